@@ -1,0 +1,281 @@
+"""The SDK's exception tree, and the mapping from HTTP statuses to it.
+
+Every error the SDK raises is a :class:`BasetenError`; no aiohttp, msgspec or
+tenacity exception escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BasetenError",
+    "ClientClosedError",
+    "ConflictError",
+    "InternalServerError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RetryBudgetExhaustedError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+]
+
+_SNIPPET_CHARS = 200
+
+
+class BasetenError(Exception):
+    """Base class of every error this SDK raises."""
+
+
+class InvalidInputError(BasetenError, ValueError):
+    """An argument the SDK can check locally is invalid; nothing was sent.
+
+    Attributes:
+        field: The argument or spec field at fault, e.g. ``"job_id"`` or
+            ``"compute.node_count"``.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class ClientClosedError(BasetenError, RuntimeError):
+    """The client was used after :meth:`AsyncTrainingClient.aclose`."""
+
+
+class APIStatusError(BasetenError):
+    """The API answered with a non-success HTTP status.
+
+    Attributes:
+        status_code: The HTTP status.
+        message: The server's explanation, parsed from the body.
+        body: The body, decoded from JSON where it was JSON, else the text.
+        request_id: The ``x-request-id`` response header, when sent.
+        method: The request's HTTP method.
+        path: The request's path.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        where = f" ({method} {path})" if method else ""
+        rid = f" [request_id={request_id}]" if request_id else ""
+        super().__init__(f"{status_code}: {message}{where}{rid}")
+        self.status_code = status_code
+        self.message = message
+        self.body = body
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+
+
+class BadRequestError(APIStatusError):
+    """400: the API refused the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the API key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such project, job or route."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well formed but semantically invalid."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed.
+
+    Attributes:
+        retry_after: Seconds the server asked to wait (``Retry-After`` on a 503).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class APIConnectionError(BasetenError):
+    """No usable response arrived: the connection failed or was dropped.
+
+    Attributes:
+        maybe_committed: True when the request may have reached the server and
+            taken effect (it was sent, but the response was lost). For a job
+            create this means the job may exist: see :attr:`spec`.
+        spec: For a create whose outcome is unknown, the spec it sent.
+    """
+
+    def __init__(
+        self, message: str, *, maybe_committed: bool = False, spec: Any | None = None
+    ) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
+        self.spec = spec
+
+
+class APITimeoutError(APIConnectionError):
+    """An attempt took longer than its timeout."""
+
+
+class RetryBudgetExhaustedError(APIConnectionError):
+    """The client stopped retrying because too many recent calls needed retries.
+
+    This protects an API that is down from a retry storm: the error that
+    would have been retried is the ``__cause__``.
+    """
+
+
+class APIResponseValidationError(BasetenError):
+    """A success response's body is not what the API's schema promises.
+
+    Attributes:
+        status_code: The HTTP status of the response.
+        body_snippet: The first characters of the body.
+    """
+
+    def __init__(self, message: str, *, status_code: int = 200, body_snippet: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body_snippet = body_snippet
+
+
+class PaginationError(APIResponseValidationError):
+    """The server's paging went wrong, e.g. it repeated a page token."""
+
+
+class WaitTimeoutError(BasetenError, TimeoutError):
+    """:meth:`JobsResource.wait` timed out before the job finished.
+
+    Attributes:
+        job: The last state of the job that was seen.
+    """
+
+    def __init__(self, message: str, *, job: Any) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+}
+
+
+def body_snippet(body: bytes) -> str:
+    """Return the start of a body as text, for error messages."""
+    text = body[: _SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
+
+
+def _message_from(parsed: Any, raw: bytes, status: int) -> str:
+    if isinstance(parsed, dict):
+        for key in ("message", "error", "detail"):
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if value:  # e.g. FastAPI's list of validation problems
+                return msgspec.json.encode(value).decode()
+    text = body_snippet(raw).strip()
+    return text or f"HTTP {status}"
+
+
+def parse_retry_after(header: str | None, body: Any) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header or a body's ``retry_after``.
+
+    The header may be delta-seconds or an HTTP date; the body wins when both
+    are present because it is the more precise of the two.
+    """
+    if isinstance(body, dict):
+        value = body.get("retry_after")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+        from email.utils import parsedate_to_datetime  # rare path: keep import off startup
+        from time import time
+
+        try:
+            return max(0.0, parsedate_to_datetime(header).timestamp() - time())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return None
+
+
+def status_error(
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    path: str,
+) -> APIStatusError:
+    """Build the exception for a non-success response."""
+    try:
+        parsed: Any = msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError:
+        parsed = raw.decode("utf-8", "replace")
+    message = _message_from(parsed, raw, status)
+    common: dict[str, Any] = {
+        "status_code": status,
+        "body": parsed,
+        "request_id": headers.get("x-request-id"),
+        "method": method,
+        "path": path,
+    }
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(headers.get("retry-after"), parsed)
+        cls: type[RateLimitError] | type[InternalServerError] = (
+            RateLimitError if status == 429 else InternalServerError
+        )
+        return cls(message, retry_after=retry_after, **common)
+    return _STATUS_CLASSES.get(status, APIStatusError)(message, **common)

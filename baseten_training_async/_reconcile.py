@@ -1,0 +1,244 @@
+"""Exactly-once creation of jobs over an unreliable network.
+
+Create and recreate start a GPU-billed job on every successful call, so they
+are never blindly resent. When an attempt's outcome is unknown (a timeout or
+disconnect after the request was sent, or a 500/502/504) the SDK looks the
+project's jobs up and decides:
+
+- a job with the spec's ``name`` that did not exist before the call is the
+  call's job: it is adopted and returned;
+- no such job, after the server has had time to finish: the create did not
+  happen, and it is sent again (within the retry policy's attempts);
+- no name to look for, or the lookup itself fails: the outcome cannot be
+  known and :class:`APIConnectionError` is raised with ``maybe_committed=True``
+  and the spec attached.
+
+"Did not exist before the call" is known in one of two ways. ``create_many``
+lists the project once when the batch starts and remembers every job id it
+has seen or been given since ("claimed" ids). A lone ``create`` compares the
+job's ``created_at`` with the moment the call began, on the server's own
+clock (from the listing response's ``Date`` header, less the local time the
+call has taken), so client clock skew does not matter.
+
+Concurrent reconciliations for one project share one listing: a listing that
+started after a failure answers for every failure before its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from ._errors import APIConnectionError, APITimeoutError, BasetenError, InternalServerError
+from ._wire import JobEnvelope, JobsEnvelope
+from .models import TrainingJob
+
+if TYPE_CHECKING:
+    from ._client import _Core
+
+__all__ = ["Claims", "Reconciler"]
+
+_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+# The Date header has one-second resolution; allow for it and for latency.
+_SERVER_CLOCK_SLACK = timedelta(seconds=2)
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed create may nevertheless have created the job."""
+    if isinstance(exc, APIConnectionError):
+        return exc.maybe_committed
+    return isinstance(exc, InternalServerError) and exc.status_code in _AMBIGUOUS_STATUSES
+
+
+class _Undecidable(Exception):
+    """The listing cannot tell whether the call created the job."""
+
+
+class Claims:
+    """Job ids a batch knows are not its own to adopt: pre-existing or already returned."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: set[str]) -> None:
+        self.ids = ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    jobs: list[TrainingJob]
+    server_now: datetime | None
+    started: float  # local monotonic time the listing request began
+
+
+class Reconciler:
+    """Create and recreate with reconciliation; one per client."""
+
+    def __init__(self, core: _Core, *, settle_time: float | None = None) -> None:
+        self._core = core
+        # How long a timed-out create may still be committing on the server.
+        self._settle_time = settle_time
+        self._inflight: dict[str, tuple[float, asyncio.Future[_Listing]]] = {}
+        self.reconciliations = 0
+        self.adopted = 0
+        self.resent = 0
+        self.listings = 0
+
+    async def create(
+        self,
+        project_id_segment: str,
+        body: bytes,
+        *,
+        name: str | None,
+        headers: Mapping[str, str] | None,
+        claims: Claims | None,
+        path_suffix: str = "/jobs",
+        spec: object = None,
+    ) -> TrainingJob:
+        """POST a create (or recreate) and reconcile an unknown outcome."""
+        path = f"/v1/training_projects/{project_id_segment}{path_suffix}"
+        started = time.monotonic()
+        for _ in range(self._core.policy.max_retries + 1):
+            try:
+                envelope = await self._core.request(
+                    "POST", path, JobEnvelope, body=body, headers=headers, idempotent=False
+                )
+            except BasetenError as exc:
+                if not outcome_unknown(exc):
+                    raise
+                if name is None:
+                    raise APIConnectionError(
+                        f"POST {path}: the outcome is unknown and the job has no name to look "
+                        f"it up by; it may have been created ({exc})",
+                        maybe_committed=True,
+                        spec=spec,
+                    ) from exc
+                self.reconciliations += 1
+                try:
+                    job = await self._find_committed(
+                        project_id_segment,
+                        name,
+                        claims,
+                        started,
+                        timed_out=isinstance(exc, APITimeoutError),
+                    )
+                except (BasetenError, _Undecidable) as lookup_error:
+                    raise APIConnectionError(
+                        f"POST {path}: the outcome is unknown and looking the job up by name "
+                        f"did not settle it ({lookup_error}); it may have been created",
+                        maybe_committed=True,
+                        spec=spec,
+                    ) from exc
+                if job is not None:
+                    self.adopted += 1
+                    return self._claim(claims, job)
+                self.resent += 1
+                continue
+            return self._claim(claims, envelope.training_job)
+        raise APIConnectionError(
+            f"POST {path}: no attempt produced a job, and the last outcome is unknown",
+            maybe_committed=True,
+            spec=spec,
+        )
+
+    @staticmethod
+    def _claim(claims: Claims | None, job: TrainingJob) -> TrainingJob:
+        if claims is not None:
+            claims.ids.add(job.id)
+        return job
+
+    async def _find_committed(
+        self,
+        project_id_segment: str,
+        name: str,
+        claims: Claims | None,
+        call_started: float,
+        *,
+        timed_out: bool,
+    ) -> TrainingJob | None:
+        failed_at = time.monotonic()
+        # A timed-out request may still be running on the server: look again
+        # until it has had as long again as the client gave it.
+        settle = self._settle_time if self._settle_time is not None else self._core.timeout
+        give_up_at = failed_at + (settle if timed_out else 0.0)
+        while True:
+            listing = await self._listing_since(project_id_segment, failed_at)
+            job = _pick(listing, name, claims, call_started)
+            if job is not None or time.monotonic() >= give_up_at:
+                return job
+            await self._core.policy.sleep(min(0.25, max(0.0, give_up_at - time.monotonic())))
+            failed_at = time.monotonic()
+
+    async def _listing_since(self, project_id_segment: str, since: float) -> _Listing:
+        shared = self._inflight.get(project_id_segment)
+        if shared is not None and shared[0] >= since:
+            return await asyncio.shield(shared[1])
+        future: asyncio.Future[_Listing] = asyncio.get_running_loop().create_future()
+        self._inflight[project_id_segment] = (time.monotonic(), future)
+        try:
+            listing = await self._list(project_id_segment)
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            future.exception()  # mark retrieved: followers may be none
+            raise
+        finally:
+            if self._inflight.get(project_id_segment, (0.0, None))[1] is future:
+                del self._inflight[project_id_segment]
+        future.set_result(listing)
+        return listing
+
+    async def _list(self, project_id_segment: str) -> _Listing:
+        self.listings += 1
+        started = time.monotonic()
+        envelope, date = await self._core.request_with_date(
+            "GET",
+            f"/v1/training_projects/{project_id_segment}/jobs",
+            JobsEnvelope,
+            idempotent=True,
+        )
+        return _Listing(envelope.training_jobs, _parse_http_date(date), started)
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _parse_created(value: str) -> datetime | None:
+    try:
+        created = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return created if created.tzinfo else None
+
+
+def _pick(
+    listing: _Listing, name: str, claims: Claims | None, call_started: float
+) -> TrainingJob | None:
+    candidates = [job for job in listing.jobs if job.name == name]
+    if claims is not None:
+        candidates = [job for job in candidates if job.id not in claims.ids]
+    else:
+        if listing.server_now is None:
+            raise _Undecidable("the server sent no Date header to order jobs by")
+        # The call began this long before the listing did, on the server's clock.
+        began = listing.server_now - timedelta(seconds=listing.started - call_started)
+        threshold = began - _SERVER_CLOCK_SLACK
+        candidates = [
+            job
+            for job in candidates
+            if (created := _parse_created(job.created_at)) is not None and created >= threshold
+        ]
+    if not candidates:
+        return None
+    if claims is None and len(candidates) > 1:
+        raise _Undecidable(f"{len(candidates)} new jobs are named {name!r}")
+    return min(candidates, key=lambda job: job.created_at)

@@ -1,0 +1,202 @@
+"""Retry policy and decisions: the one module that imports tenacity.
+
+Which failures are retried depends on whether the call is idempotent:
+
+==========================================  ===========  ===============
+failure                                      idempotent   not idempotent
+==========================================  ===========  ===============
+connect error (request never sent)           retry        retry
+429 Too Many Requests                        retry        retry
+503 Service Unavailable                      retry        retry
+500, 502, 504                                retry        no
+timeout or disconnect after sending          retry        no
+400, 401, 403, 404, 409, 422, other 4xx      no           no
+==========================================  ===========  ===============
+
+A wait honours the server's ``Retry-After`` (header or 429 body), otherwise it
+is exponential backoff with full jitter, capped. A deadline bounds the time
+spent across all attempts of one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState
+
+from ._errors import (
+    APIConnectionError,
+    BasetenError,
+    InternalServerError,
+    InvalidInputError,
+    RateLimitError,
+    RetryBudgetExhaustedError,
+)
+from ._limits import FlowControl
+
+__all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
+
+logger = logging.getLogger("baseten_training_async")
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+_ALWAYS_RETRYABLE_STATUSES = frozenset({429, 503})
+_IDEMPOTENT_RETRYABLE_STATUSES = frozenset({500, 502, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a client retries failed attempts.
+
+    Attributes:
+        max_retries: Retries after the first attempt; 0 disables retrying.
+        initial_backoff: Upper bound of the first jittered backoff, seconds.
+        max_backoff: Cap of any single backoff, seconds.
+        max_retry_after: Cap on a server-requested wait, seconds.
+        deadline: Seconds after the first attempt started beyond which no
+            retry is scheduled; ``None`` for no deadline.
+        sleep: The coroutine function used to wait. Tests inject a fake.
+    """
+
+    max_retries: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+    deadline: float | None = 120.0
+    sleep: Sleep = field(default=asyncio.sleep, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_retries", "initial_backoff", "max_backoff", "max_retry_after"):
+            if getattr(self, name) < 0:
+                raise InvalidInputError(name, "must not be negative")
+        if self.deadline is not None and self.deadline <= 0:
+            raise InvalidInputError("deadline", "must be positive or None")
+
+
+def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
+    """Whether ``exc`` may be retried for a call of the given kind.
+
+    ``CancelledError`` and every non-SDK exception are never retried.
+    """
+    if isinstance(exc, RateLimitError | InternalServerError):
+        status = exc.status_code
+        return status in _ALWAYS_RETRYABLE_STATUSES or (
+            idempotent and status in _IDEMPOTENT_RETRYABLE_STATUSES
+        )
+    if isinstance(exc, APIConnectionError):
+        return idempotent or not exc.maybe_committed
+    return False
+
+
+def _server_wait(exc: BaseException | None) -> float | None:
+    if isinstance(exc, RateLimitError | InternalServerError):
+        return exc.retry_after
+    return None
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Attempts:
+    """Per-call tenacity hooks. One instance per call: no state is shared."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        flow: FlowControl,
+        idempotent: bool,
+        method: str,
+        path: str,
+    ) -> None:
+        self.policy = policy
+        self.flow = flow
+        self.idempotent = idempotent
+        self.method = method
+        self.path = path
+        self.budget_exhausted = False
+
+    def should_retry(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None or not is_retryable(exc, idempotent=self.idempotent):
+            return False
+        if isinstance(exc, RateLimitError):
+            return True  # server-directed and gated client-wide: no budget spent
+        if not self.flow.budget.try_spend():
+            self.budget_exhausted = True
+            return False
+        return True
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        requested = _server_wait(exc)
+        if requested is not None:
+            return min(requested, self.policy.max_retry_after)
+        ceiling = self.policy.initial_backoff * 2 ** (state.attempt_number - 1)
+        return random.uniform(0.0, min(self.policy.max_backoff, ceiling))
+
+    def stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number > self.policy.max_retries:
+            return True
+        deadline = self.policy.deadline
+        if deadline is None:
+            return False
+        elapsed = state.seconds_since_start or 0.0
+        return elapsed + state.upcoming_sleep > deadline
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.info(
+            "retrying %s %s: attempt %d failed (%s); next attempt in %.2fs",
+            self.method,
+            self.path,
+            state.attempt_number,
+            _describe(exc),
+            state.upcoming_sleep,
+        )
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    flow: FlowControl,
+    idempotent: bool,
+    method: str,
+    path: str,
+) -> T:
+    """Run ``attempt`` until it succeeds or the policy says stop.
+
+    Raises:
+        BasetenError: The last attempt's error, or
+            :class:`RetryBudgetExhaustedError` when the client-wide retry
+            budget refused a retry.
+    """
+    hooks = _Attempts(policy, flow, idempotent, method, path)
+    retrying = AsyncRetrying(
+        sleep=policy.sleep,
+        stop=hooks.stop,
+        wait=hooks.wait,
+        retry=hooks.should_retry,
+        before_sleep=hooks.before_sleep,
+        reraise=True,
+    )
+    try:
+        result: T = await retrying(attempt)
+    except BasetenError as exc:
+        if hooks.budget_exhausted:
+            raise RetryBudgetExhaustedError(
+                f"{method} {path}: not retried because the client's retry budget is "
+                f"exhausted (too many recent failures; the API may be down): {exc}",
+                maybe_committed=getattr(exc, "maybe_committed", False),
+            ) from exc
+        raise
+    flow.budget.deposit()
+    return result

@@ -1,0 +1,566 @@
+"""Typed models for the Baseten Training API.
+
+Every model is a :class:`msgspec.Struct` whose field names are the wire names,
+so a payload copied from the API docs converts directly::
+
+    spec = msgspec.convert(payload["training_job"], TrainingJobSpec)
+
+Request models (the ones you build) refuse unknown fields, so a typo is an
+error rather than a silently ignored setting, and leave fields that equal the
+server's default off the wire. Response models (the ones the API returns)
+ignore fields they do not know, and every enum-like server value is a plain
+``str`` so a value added by the server later still decodes; the known values
+are listed as constants on classes such as :class:`JobStatus`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+import msgspec
+
+__all__ = [
+    "Accelerator",
+    "AvailabilityModel",
+    "AwsIamDockerAuth",
+    "AwsOidcDockerAuth",
+    "BasetenLatestCheckpoint",
+    "BasetenNamedCheckpoint",
+    "CacheConfig",
+    "CacheSummary",
+    "Checkpoint",
+    "CheckpointFile",
+    "CheckpointingConfig",
+    "Compute",
+    "DockerAuth",
+    "DockerAuthMethod",
+    "FileSummary",
+    "GcpOidcDockerAuth",
+    "GcpServiceAccountJsonDockerAuth",
+    "GitInfo",
+    "GpuCapacity",
+    "Image",
+    "InstanceType",
+    "InteractiveSessionConfig",
+    "JobMetrics",
+    "JobNodeMetrics",
+    "JobStatus",
+    "JobTombstone",
+    "LoadCheckpointConfig",
+    "LogLevel",
+    "LogLine",
+    "LoopsCheckpoint",
+    "MetricPoint",
+    "ProjectTombstone",
+    "RegistrySecretDockerAuth",
+    "ResourceMetrics",
+    "Runtime",
+    "S3Artifact",
+    "SecretReference",
+    "StorageMetrics",
+    "TeamGpuCapacity",
+    "TrainingCapacity",
+    "TrainingJob",
+    "TrainingJobSpec",
+    "TrainingProject",
+    "TrainingProjectSummary",
+    "TrussUserEnv",
+    "User",
+    "WeightSource",
+]
+
+# --------------------------------------------------------------------------- #
+# Enum-like values. The server owns these sets; the SDK keeps them as strings. #
+# --------------------------------------------------------------------------- #
+
+
+class JobStatus:
+    """Known values of :attr:`TrainingJob.current_status`.
+
+    The server may add statuses; the SDK decodes any string. Use
+    :meth:`is_terminal` rather than comparing against :data:`ACTIVE`, so an
+    unknown status is treated as terminal (it will not be waited on forever).
+    """
+
+    PENDING: Final = "TRAINING_JOB_PENDING"
+    QUEUED: Final = "TRAINING_JOB_QUEUED"
+    CREATED: Final = "TRAINING_JOB_CREATED"
+    DEPLOYING: Final = "TRAINING_JOB_DEPLOYING"
+    RUNNING: Final = "TRAINING_JOB_RUNNING"
+    COMPLETED: Final = "TRAINING_JOB_COMPLETED"
+    FAILED: Final = "TRAINING_JOB_FAILED"
+    DEPLOY_FAILED: Final = "TRAINING_JOB_DEPLOY_FAILED"
+    STOPPED: Final = "TRAINING_JOB_STOPPED"
+    PREEMPTED: Final = "TRAINING_JOB_PREEMPTED"
+
+    ACTIVE: ClassVar[frozenset[str]] = frozenset({PENDING, QUEUED, CREATED, DEPLOYING, RUNNING})
+    TERMINAL: ClassVar[frozenset[str]] = frozenset(
+        {COMPLETED, FAILED, DEPLOY_FAILED, STOPPED, PREEMPTED}
+    )
+
+    @classmethod
+    def is_terminal(cls, status: str) -> bool:
+        """Return True unless ``status`` is a known active status."""
+        return status not in cls.ACTIVE
+
+
+class AvailabilityModel:
+    """Capacity guarantee under which a job is scheduled."""
+
+    DEDICATED: Final = "dedicated"
+    SPOT: Final = "spot"
+
+
+class DockerAuthMethod:
+    """Values of :attr:`DockerAuth.auth_method`."""
+
+    GCP_SERVICE_ACCOUNT_JSON: Final = "GCP_SERVICE_ACCOUNT_JSON"
+    AWS_IAM: Final = "AWS_IAM"
+    AWS_OIDC: Final = "AWS_OIDC"
+    GCP_OIDC: Final = "GCP_OIDC"
+    REGISTRY_SECRET: Final = "REGISTRY_SECRET"
+
+
+class LogLevel:
+    """Log severities, lowest first."""
+
+    DEBUG: Final = "DEBUG"
+    INFO: Final = "INFO"
+    WARNING: Final = "WARNING"
+    ERROR: Final = "ERROR"
+
+
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+AvailabilityModelValue = Literal["dedicated", "spot"]
+DockerAuthMethodValue = Literal[
+    "GCP_SERVICE_ACCOUNT_JSON", "AWS_IAM", "AWS_OIDC", "GCP_OIDC", "REGISTRY_SECRET"
+]
+
+# --------------------------------------------------------------------------- #
+# Request models: what a caller builds to create a job.                       #
+# --------------------------------------------------------------------------- #
+
+
+class _Request(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Base for request models: strict on input, minimal on the wire."""
+
+
+class SecretReference(_Request):
+    """A reference to a workspace secret, by name."""
+
+    name: NonEmptyStr
+
+
+class GcpServiceAccountJsonDockerAuth(_Request):
+    """Registry auth with a GCP service-account JSON stored as a secret."""
+
+    service_account_json_secret_ref: SecretReference
+
+
+class AwsIamDockerAuth(_Request):
+    """Registry auth with AWS IAM keys stored as secrets."""
+
+    access_key_secret_ref: SecretReference
+    secret_access_key_secret_ref: SecretReference
+
+
+class AwsOidcDockerAuth(_Request):
+    """Registry auth with AWS OIDC role assumption."""
+
+    role_arn: NonEmptyStr
+    region: NonEmptyStr
+
+
+class GcpOidcDockerAuth(_Request):
+    """Registry auth with GCP workload identity federation."""
+
+    service_account: NonEmptyStr
+    workload_identity_provider: NonEmptyStr
+
+
+class RegistrySecretDockerAuth(_Request):
+    """Registry auth with a username/password secret."""
+
+    secret_ref: SecretReference
+
+
+class DockerAuth(_Request):
+    """Credentials for pulling a private base image.
+
+    Set ``auth_method`` and the one matching ``*_docker_auth`` field.
+    """
+
+    registry: NonEmptyStr
+    auth_method: DockerAuthMethodValue
+    gcp_service_account_json_docker_auth: GcpServiceAccountJsonDockerAuth | None = None
+    aws_iam_docker_auth: AwsIamDockerAuth | None = None
+    aws_oidc_docker_auth: AwsOidcDockerAuth | None = None
+    gcp_oidc_docker_auth: GcpOidcDockerAuth | None = None
+    registry_secret_docker_auth: RegistrySecretDockerAuth | None = None
+
+
+class Image(_Request):
+    """The container image a job runs."""
+
+    base_image: NonEmptyStr
+    docker_auth: DockerAuth | None = None
+
+
+class Accelerator(_Request):
+    """GPUs per node, e.g. ``Accelerator(accelerator="H100", count=8)``."""
+
+    accelerator: NonEmptyStr
+    count: PositiveInt
+
+
+class Compute(_Request):
+    """Compute resources for a job. Unset fields take the server's defaults."""
+
+    node_count: PositiveInt = 1
+    cpu_count: PositiveInt = 1
+    memory: NonEmptyStr = "2Gi"
+    accelerator: Accelerator | None = None
+    availability_model: AvailabilityModelValue = "dedicated"
+
+
+class S3Artifact(_Request):
+    """An S3 object made available to the job's runtime."""
+
+    s3_bucket: NonEmptyStr
+    s3_key: NonEmptyStr
+
+
+class CacheConfig(_Request):
+    """The read-write cache shared across a project's jobs."""
+
+    enable_legacy_hf_mount: bool = False
+    enabled: bool = False
+    require_cache_affinity: bool = True
+    mount_base_path: str = "/root/.cache"
+
+
+class CheckpointingConfig(_Request):
+    """Where and how a job writes checkpoints."""
+
+    enabled: bool = False
+    checkpoint_path: str | None = None
+    volume_size_gib: PositiveInt | None = None
+
+
+class BasetenLatestCheckpoint(_Request, tag_field="typ", tag="baseten_latest_checkpoint"):
+    """Load the latest checkpoint of a project or job."""
+
+    project_name: str | None = None
+    job_id: str | None = None
+
+
+class BasetenNamedCheckpoint(_Request, tag_field="typ", tag="baseten_named_checkpoint"):
+    """Load a checkpoint by name."""
+
+    checkpoint_name: NonEmptyStr
+    project_name: str | None = None
+    job_id: str | None = None
+
+
+class LoopsCheckpoint(_Request, tag_field="typ", tag="loops_checkpoint"):
+    """Load a checkpoint produced by a Loops run."""
+
+    run_id: NonEmptyStr
+    checkpoint_name: NonEmptyStr
+    target: Literal["trainer", "sampler"] = "trainer"
+
+
+class LoadCheckpointConfig(_Request):
+    """Checkpoints to download into the job before it starts."""
+
+    enabled: bool = False
+    download_folder: str = "/tmp/loaded_checkpoints"
+    checkpoints: list[BasetenLatestCheckpoint | BasetenNamedCheckpoint | LoopsCheckpoint] = (
+        msgspec.field(default_factory=list)
+    )
+
+
+class Runtime(_Request):
+    """What the job runs and the environment it runs in.
+
+    ``artifacts`` and the collections accept ``None`` (the API docs' examples
+    send ``"artifacts": null``); ``None`` is sent as "not set".
+    """
+
+    start_commands: list[str] | None = None
+    environment_variables: dict[str, str | SecretReference] | None = None
+    artifacts: list[S3Artifact] | None = None
+    enable_cache: bool | None = None
+    cache_config: CacheConfig | None = None
+    checkpointing_config: CheckpointingConfig | None = None
+    load_checkpoint_config: LoadCheckpointConfig | None = None
+
+
+class GitInfo(_Request):
+    """Git state of the code that launched the job."""
+
+    latest_commit_sha: str
+    latest_tag: str | None
+    commits_since_tag: int | None
+    has_uncommitted_changes: bool
+
+
+class TrussUserEnv(_Request):
+    """Client environment metadata, as truss sends it."""
+
+    truss_client_version: str | None = None
+    python_version: str | None = None
+    pydantic_version: str | None = None
+    mypy_version: str | None = None
+    is_library_deployment: bool = False
+    is_frontend_deployment: bool = False
+    git_info: GitInfo | None = None
+
+
+class InteractiveSessionConfig(_Request):
+    """An interactive debugging session attached to the job."""
+
+    trigger: Literal["on_startup", "on_failure", "on_demand"] = "on_demand"
+    timeout_minutes: PositiveInt = 480
+    session_provider: Literal["vs_code", "cursor", "ssh"] = "vs_code"
+    auth_provider: Literal["github", "microsoft"] = "github"
+
+
+class WeightSource(_Request):
+    """Model weights mounted into the container (``hf://``, ``s3://``, ``gs://``, ``r2://``)."""
+
+    source: NonEmptyStr
+    mount_location: NonEmptyStr
+    allow_patterns: list[str] | None = None
+    ignore_patterns: list[str] | None = None
+    auth_secret_name: str | None = None
+    auth: dict[str, Any] | None = None
+
+
+class TrainingJobSpec(_Request):
+    """Everything needed to create a training job (``CreateTrainingJobV1``).
+
+    Example:
+        >>> TrainingJobSpec(
+        ...     image=Image(base_image="hello-world"),
+        ...     compute=Compute(accelerator=Accelerator(accelerator="H100", count=2)),
+        ...     runtime=Runtime(start_commands=["python train.py"]),
+        ...     name="llama-sft-1",
+        ... )  # doctest: +SKIP
+
+    Give jobs a ``name`` unique within the project: the SDK uses it to find
+    out whether a create whose response was lost really started a job.
+    """
+
+    image: Image
+    compute: Compute | None = None
+    runtime: Runtime | None = None
+    name: str | None = None
+    truss_user_env: TrussUserEnv | None = None
+    interactive_session: InteractiveSessionConfig | None = None
+    weights: list[WeightSource] | None = None
+    enable_baseten_workdir: bool = False
+    priority: int | None = None
+
+
+# --------------------------------------------------------------------------- #
+# Response models: what the API returns. Unknown fields are ignored.          #
+# --------------------------------------------------------------------------- #
+
+
+class _Response(msgspec.Struct, kw_only=True, gc=False):
+    """Base for response models."""
+
+
+class InstanceType(_Response):
+    """The machine type a job runs on."""
+
+    id: str
+    name: str
+    memory_limit_mib: int
+    millicpu_limit: int
+    gpu_count: int
+    gpu_type: str | None
+    gpu_memory_limit_mib: int | None
+
+
+class TrainingProjectSummary(_Response):
+    """A project's id and name, as embedded in a job."""
+
+    id: str
+    name: str
+
+
+class User(_Response):
+    """The user that created a job."""
+
+    email: str | None = None
+
+
+class TrainingJob(_Response):
+    """A training job."""
+
+    id: str
+    created_at: str
+    current_status: str
+    instance_type: InstanceType
+    updated_at: str
+    training_project_id: str
+    training_project: TrainingProjectSummary
+    error_message: str | None = None
+    name: str | None = None
+    checkpoint_sync_status: str | None = None
+    priority: int = 0
+    availability_model: str = "dedicated"
+    user: User | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job has finished (an unknown status counts as finished)."""
+        return JobStatus.is_terminal(self.current_status)
+
+
+class TrainingProject(_Response):
+    """A training project."""
+
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    latest_job: TrainingJob | None
+    team_name: str | None = None
+
+
+class ProjectTombstone(_Response):
+    """What deleting a project returns."""
+
+    id: str
+    deleted: bool
+
+
+class JobTombstone(_Response):
+    """What deleting a job returns."""
+
+    id: str
+    deleted: bool
+    training_project_id: str
+
+
+class LogLine(_Response):
+    """One log line. ``timestamp`` is epoch nanoseconds as a decimal string."""
+
+    timestamp: str
+    message: str
+    replica: str | None
+    request_id: str | None = None
+    level: str | None = None
+
+    @property
+    def timestamp_ns(self) -> int:
+        """The timestamp as integer epoch nanoseconds."""
+        return int(self.timestamp)
+
+
+class MetricPoint(_Response):
+    """One sample of a metric time series."""
+
+    value: float
+    timestamp: str
+
+
+class StorageMetrics(_Response):
+    """Usage of a storage volume over time."""
+
+    usage_bytes: list[MetricPoint]
+    utilization: list[MetricPoint]
+
+
+class ResourceMetrics(_Response):
+    """CPU, GPU and storage series of a job or of one of its nodes."""
+
+    gpu_memory_usage_bytes: dict[str, list[MetricPoint]]
+    gpu_utilization: dict[str, list[MetricPoint]]
+    cpu_usage: list[MetricPoint]
+    cpu_memory_usage_bytes: list[MetricPoint]
+    ephemeral_storage: StorageMetrics
+
+
+class JobNodeMetrics(_Response):
+    """Metrics of one node of a multi-node job."""
+
+    node_id: str
+    metrics: ResourceMetrics
+
+
+class JobMetrics(ResourceMetrics):
+    """Resource metrics of a job (``GetTrainingJobMetricsResponseV1``)."""
+
+    training_job: TrainingJob
+    cache: StorageMetrics | None
+    per_node_metrics: list[JobNodeMetrics]
+
+
+class Checkpoint(_Response):
+    """A checkpoint a job has written."""
+
+    checkpoint_id: str
+    created_at: str
+    checkpoint_type: str
+    base_model: str | None
+    lora_adapter_config: dict[str, Any] | None
+    size_bytes: int
+    training_job_id: str
+    sync_status: str | None = None
+
+
+class CheckpointFile(_Response):
+    """One file of a job's checkpoints, with a presigned download URL."""
+
+    url: str
+    relative_file_name: str
+    node_rank: int
+    size_bytes: int
+    last_modified: str
+
+
+class FileSummary(_Response):
+    """One file in a project's cache."""
+
+    path: str
+    size_bytes: int
+    modified: str
+    file_type: str
+    permissions: str
+
+
+class CacheSummary(_Response):
+    """The contents of a project's cache."""
+
+    timestamp: str
+    project_id: str
+    file_summaries: list[FileSummary]
+
+
+class GpuCapacity(_Response):
+    """Organisation-wide GPU capacity for one GPU type."""
+
+    gpu_type: str
+    baseline: int
+    limit: int
+    usage_count: int
+
+
+class TeamGpuCapacity(GpuCapacity):
+    """A team's GPU capacity for one GPU type."""
+
+    team_id: str
+    team_name: str
+
+
+class TrainingCapacity(_Response):
+    """Training GPU capacity (``GetTrainingGpuCapacityResponseV1``)."""
+
+    gpu_capacities: list[GpuCapacity]
+    team_gpu_capacities: list[TeamGpuCapacity] = msgspec.field(default_factory=list)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aioresponses import aioresponses
+
+from baseten_training_async import AsyncTrainingClient, RetryPolicy
+
+BASE = "https://api.test"
+KEY = "sk-test-0123456789"
+
+
+class SleepRecorder:
+    """An injected sleep: records each wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+async def client(sleeps: SleepRecorder) -> AsyncIterator[AsyncTrainingClient]:
+    c = AsyncTrainingClient(
+        KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=3, sleep=sleeps)
+    )
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+def project_json(pid: str = "proj1", name: str = "p", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "name": name,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "latest_job": None,
+        **extra,
+    }
+
+
+def job_json(
+    jid: str = "job1",
+    status: str = "TRAINING_JOB_CREATED",
+    name: str | None = None,
+    created_at: str = "2026-01-01T00:00:00Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "id": jid,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "current_status": status,
+        "instance_type": {
+            "id": "H100x2",
+            "name": "H100x2",
+            "memory_limit_mib": 1024,
+            "millicpu_limit": 1000,
+            "gpu_count": 2,
+            "gpu_type": "H100",
+            "gpu_memory_limit_mib": 81920,
+        },
+        "training_project_id": "proj1",
+        "training_project": {"id": "proj1", "name": "p"},
+        "name": name,
+        **extra,
+    }

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import msgspec
+import pytest
+
+from baseten_training_async import (
+    BasetenLatestCheckpoint,
+    BasetenNamedCheckpoint,
+    Compute,
+    Image,
+    InvalidInputError,
+    JobStatus,
+    LoadCheckpointConfig,
+    LoopsCheckpoint,
+    Runtime,
+    SecretReference,
+    TrainingJob,
+    TrainingJobSpec,
+    TrainingProject,
+)
+from baseten_training_async.resources.jobs import encode_spec
+from tests.conftest import job_json, project_json
+
+# The create-job example body from the API docs, as users copy it.
+DOCS_EXAMPLE = {
+    "image": {"base_image": "hello-world", "docker_auth": None},
+    "compute": {
+        "node_count": 1,
+        "cpu_count": 1,
+        "memory": "2Gi",
+        "accelerator": {"accelerator": "H100", "count": 2},
+    },
+    "runtime": {
+        "start_commands": ["python main.py"],
+        "environment_variables": {"API_KEY": "your_api_key_here", "PATH": "/usr/bin"},
+        "artifacts": None,
+        "enable_cache": None,
+        "cache_config": {
+            "enable_legacy_hf_mount": True,
+            "enabled": True,
+            "mount_base_path": "/root/.cache",
+            "require_cache_affinity": True,
+        },
+        "checkpointing_config": {
+            "checkpoint_path": "/mnt/ckpts",
+            "enabled": True,
+            "volume_size_gib": None,
+        },
+        "load_checkpoint_config": None,
+    },
+    "weights": [
+        {
+            "allow_patterns": None,
+            "auth": None,
+            "auth_secret_name": None,
+            "ignore_patterns": None,
+            "mount_location": "/app/models/base",
+            "source": "hf://meta-llama/Llama-3-8B@main",
+        }
+    ],
+}
+
+# Server defaults of CreateTrainingJobV1 fields, used to compare meanings.
+_DEFAULTS = {
+    "compute": {"node_count": 1, "cpu_count": 1, "memory": "2Gi", "availability_model": "dedicated"},
+    "cache_config": {
+        "enable_legacy_hf_mount": False,
+        "enabled": False,
+        "require_cache_affinity": True,
+        "mount_base_path": "/root/.cache",
+    },
+}
+
+
+def _meaning(value: object) -> object:
+    """Drop nulls so that 'null' and 'absent' compare equal, as the server treats them."""
+    if isinstance(value, dict):
+        return {k: _meaning(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_meaning(v) for v in value]
+    return value
+
+
+def test_docs_example_converts_and_reencodes_to_the_same_meaning() -> None:
+    spec = msgspec.convert(DOCS_EXAMPLE, TrainingJobSpec)
+    assert spec.compute is not None and spec.compute.accelerator is not None
+    assert spec.compute.accelerator.count == 2
+    assert spec.weights is not None and spec.weights[0].source == "hf://meta-llama/Llama-3-8B@main"
+
+    _, body = encode_spec(DOCS_EXAMPLE)
+    wire = msgspec.json.decode(body)
+    assert list(wire) == ["training_job"]
+    sent = wire["training_job"]
+    # "artifacts": null is not sent: the spec types it as a non-null array.
+    assert "artifacts" not in sent["runtime"]
+    # Fields equal to the server's defaults are omitted: with the defaults
+    # filled in on both sides, the wire says what the docs' example says.
+    assert _meaning(_with_defaults(sent)) == _meaning(_with_defaults(DOCS_EXAMPLE))
+
+
+def _with_defaults(job: dict[str, Any]) -> dict[str, Any]:
+    job = copy.deepcopy(job)
+    job["compute"] = {**_DEFAULTS["compute"], **job["compute"]}
+    runtime = job["runtime"]
+    runtime["cache_config"] = {**_DEFAULTS["cache_config"], **runtime["cache_config"]}
+    return job
+
+
+def test_unset_fields_are_omitted_on_the_wire() -> None:
+    _, body = encode_spec(TrainingJobSpec(image=Image(base_image="hello-world")))
+    assert body == b'{"training_job":{"image":{"base_image":"hello-world"}}}'
+
+
+def test_environment_variables_take_strings_or_secret_references() -> None:
+    spec = TrainingJobSpec(
+        image=Image(base_image="x"),
+        runtime=Runtime(environment_variables={"A": "1", "HF": SecretReference(name="hf")}),
+    )
+    checked, body = encode_spec(spec)
+    assert b'"environment_variables":{"A":"1","HF":{"name":"hf"}}' in body
+    assert checked.runtime is not None and checked.runtime.environment_variables is not None
+    assert checked.runtime.environment_variables["HF"] == SecretReference(name="hf")
+
+
+def test_checkpoint_kinds_are_tagged_by_typ() -> None:
+    config = LoadCheckpointConfig(
+        enabled=True,
+        checkpoints=[
+            BasetenLatestCheckpoint(project_name="p"),
+            BasetenNamedCheckpoint(checkpoint_name="c1"),
+            LoopsCheckpoint(run_id="r", checkpoint_name="c2"),
+        ],
+    )
+    wire = msgspec.to_builtins(config)
+    assert [c["typ"] for c in wire["checkpoints"]] == [
+        "baseten_latest_checkpoint",
+        "baseten_named_checkpoint",
+        "loops_checkpoint",
+    ]
+    assert msgspec.convert(wire, LoadCheckpointConfig) == config
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"image": {"base_image": ""}}, "spec.image.base_image"),
+        ({"image": {"base_image": "x"}, "compute": {"node_count": 0}}, "spec.compute.node_count"),
+        (
+            {"image": {"base_image": "x"}, "compute": {"accelerator": {"accelerator": "H100", "count": 0}}},
+            "spec.compute.accelerator.count",
+        ),
+        ({"image": {"base_image": "x"}, "compute": {"availability_model": "cheap"}}, "spec.compute.availability_model"),
+        ({"image": {"base_image": "x"}, "naem": "typo"}, "spec.naem"),
+        ({"compute": {}}, "spec.image"),
+        (
+            {"image": {"base_image": "x"}, "weights": [{"source": "hf://a"}]},
+            "spec.weights[0].mount_location",
+        ),
+    ],
+)
+def test_invalid_specs_are_refused_naming_the_field(payload: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        encode_spec(payload)
+    assert info.value.field == field
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_spec_of_the_wrong_kind_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="must be a TrainingJobSpec or a dict"):
+        encode_spec(["hello-world"])  # type: ignore[arg-type]
+
+
+def test_wrong_type_set_after_construction_is_caught() -> None:
+    spec = TrainingJobSpec(image=Image(base_image="x"), compute=Compute(cpu_count=2))
+    spec.compute.cpu_count = "4"  # type: ignore[assignment,union-attr]
+    with pytest.raises(InvalidInputError, match="compute.cpu_count"):
+        encode_spec(spec)
+
+
+def test_responses_ignore_unknown_fields_and_keep_unknown_statuses() -> None:
+    payload = job_json(status="TRAINING_JOB_HIBERNATING", brand_new_field={"x": 1})
+    job = msgspec.convert(payload, TrainingJob)
+    assert job.current_status == "TRAINING_JOB_HIBERNATING"
+    assert job.error_message is None
+    assert job.is_terminal  # unknown statuses count as terminal
+    project = msgspec.convert(project_json(team_name="ml", latest_job=payload), TrainingProject)
+    assert project.team_name == "ml"
+    assert project.latest_job is not None and project.latest_job.id == "job1"
+
+
+def test_required_response_fields_are_enforced() -> None:
+    payload = job_json()
+    del payload["instance_type"]
+    with pytest.raises(msgspec.ValidationError, match="instance_type"):
+        msgspec.convert(payload, TrainingJob)
+
+
+def test_job_status_sets() -> None:
+    assert JobStatus.RUNNING in JobStatus.ACTIVE
+    assert JobStatus.COMPLETED in JobStatus.TERMINAL
+    assert not JobStatus.ACTIVE & JobStatus.TERMINAL
+    assert not JobStatus.is_terminal(JobStatus.PENDING)
+    assert JobStatus.is_terminal(JobStatus.PREEMPTED)
