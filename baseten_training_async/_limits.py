@@ -76,10 +76,13 @@ class FlowControl:
         self._cool_until = max(self._cool_until, self._clock() + wait)
 
     async def _pass_gate(self) -> None:
-        while (remaining := self._cool_until - self._clock()) > 0:
+        while (remaining := (until := self._cool_until) - self._clock()) > 0:
             self.gate_waits += 1
             # Jitter spreads the restart over up to 20% of the wait (<= 1 s).
-            await self._sleep(remaining + random.uniform(0.0, min(1.0, remaining * 0.2)))
+            jitter = random.uniform(0.0, min(1.0, remaining * 0.2))
+            await self._sleep(remaining + jitter)
+            if self._cool_until <= until:
+                return  # not extended by another 429 while we waited
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -148,7 +148,8 @@ class _Attempts:
         deadline = self.policy.deadline
         if deadline is None:
             return False
-        elapsed = state.seconds_since_start or 0.0
+        # idle_for counts the waits even when an injected sleep does not really wait.
+        elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
         return elapsed + state.upcoming_sleep > deadline
 
     def before_sleep(self, state: RetryCallState) -> None:

@@ -1,12 +1,31 @@
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aioresponses.core as aioresponses_core
 import pytest
+from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
 from baseten_training_async import AsyncTrainingClient, RetryPolicy
+
+
+class _SentStream:
+    output_size = 0
+
+
+class _CompatClientResponse(ClientResponse):
+    """aiohttp 3.14 made ``stream_writer`` required; aioresponses 0.7.x does not pass it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _SentStream())
+        super().__init__(*args, **kwargs)
+
+
+if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+    aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
 
 BASE = "https://api.test"
 KEY = "sk-test-0123456789"

@@ -65,7 +65,12 @@ DOCS_EXAMPLE = {
 
 # Server defaults of CreateTrainingJobV1 fields, used to compare meanings.
 _DEFAULTS = {
-    "compute": {"node_count": 1, "cpu_count": 1, "memory": "2Gi", "availability_model": "dedicated"},
+    "compute": {
+        "node_count": 1,
+        "cpu_count": 1,
+        "memory": "2Gi",
+        "availability_model": "dedicated",
+    },
     "cache_config": {
         "enable_legacy_hf_mount": False,
         "enabled": False,
@@ -86,9 +91,11 @@ def _meaning(value: object) -> object:
 
 def test_docs_example_converts_and_reencodes_to_the_same_meaning() -> None:
     spec = msgspec.convert(DOCS_EXAMPLE, TrainingJobSpec)
-    assert spec.compute is not None and spec.compute.accelerator is not None
+    assert spec.compute is not None
+    assert spec.compute.accelerator is not None
     assert spec.compute.accelerator.count == 2
-    assert spec.weights is not None and spec.weights[0].source == "hf://meta-llama/Llama-3-8B@main"
+    assert spec.weights is not None
+    assert spec.weights[0].source == "hf://meta-llama/Llama-3-8B@main"
 
     _, body = encode_spec(DOCS_EXAMPLE)
     wire = msgspec.json.decode(body)
@@ -121,7 +128,8 @@ def test_environment_variables_take_strings_or_secret_references() -> None:
     )
     checked, body = encode_spec(spec)
     assert b'"environment_variables":{"A":"1","HF":{"name":"hf"}}' in body
-    assert checked.runtime is not None and checked.runtime.environment_variables is not None
+    assert checked.runtime is not None
+    assert checked.runtime.environment_variables is not None
     assert checked.runtime.environment_variables["HF"] == SecretReference(name="hf")
 
 
@@ -149,10 +157,16 @@ def test_checkpoint_kinds_are_tagged_by_typ() -> None:
         ({"image": {"base_image": ""}}, "spec.image.base_image"),
         ({"image": {"base_image": "x"}, "compute": {"node_count": 0}}, "spec.compute.node_count"),
         (
-            {"image": {"base_image": "x"}, "compute": {"accelerator": {"accelerator": "H100", "count": 0}}},
+            {
+                "image": {"base_image": "x"},
+                "compute": {"accelerator": {"accelerator": "H100", "count": 0}},
+            },
             "spec.compute.accelerator.count",
         ),
-        ({"image": {"base_image": "x"}, "compute": {"availability_model": "cheap"}}, "spec.compute.availability_model"),
+        (
+            {"image": {"base_image": "x"}, "compute": {"availability_model": "cheap"}},
+            "spec.compute.availability_model",
+        ),
         ({"image": {"base_image": "x"}, "naem": "typo"}, "spec.naem"),
         ({"compute": {}}, "spec.image"),
         (
@@ -176,7 +190,7 @@ def test_a_spec_of_the_wrong_kind_is_refused() -> None:
 def test_wrong_type_set_after_construction_is_caught() -> None:
     spec = TrainingJobSpec(image=Image(base_image="x"), compute=Compute(cpu_count=2))
     spec.compute.cpu_count = "4"  # type: ignore[assignment,union-attr]
-    with pytest.raises(InvalidInputError, match="compute.cpu_count"):
+    with pytest.raises(InvalidInputError, match=r"compute\.cpu_count"):
         encode_spec(spec)
 
 
@@ -188,7 +202,8 @@ def test_responses_ignore_unknown_fields_and_keep_unknown_statuses() -> None:
     assert job.is_terminal  # unknown statuses count as terminal
     project = msgspec.convert(project_json(team_name="ml", latest_job=payload), TrainingProject)
     assert project.team_name == "ml"
-    assert project.latest_job is not None and project.latest_job.id == "job1"
+    assert project.latest_job is not None
+    assert project.latest_job.id == "job1"
 
 
 def test_required_response_fields_are_enforced() -> None:
