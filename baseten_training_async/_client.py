@@ -144,8 +144,9 @@ class _Core:
                     response.status, response.body, response.headers, method=method, path=path
                 )
                 if isinstance(error, RateLimitError):
-                    self.flow.cool_down(error.retry_after)
+                    self.flow.record_rate_limited(error.retry_after)
                 raise error
+            self.flow.record_success()
             try:
                 return decoder.decode(response.body), response.headers.get("Date")
             except msgspec.DecodeError as exc:  # ValidationError is a subclass

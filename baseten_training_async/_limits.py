@@ -5,6 +5,11 @@
 - a 429 cool-down gate: when any call is told to slow down, new attempts from
   every task wait until the server's ``Retry-After`` has passed, with jitter
   so they do not all return in the same instant;
+- adaptive pacing once 429s are frequent (over 10% of recent responses):
+  attempts are spaced at a rate just under the
+  success rate the server allowed, decreased on each further 429 and raised
+  slowly on success (AIMD), so a fan-out of a thousand tasks settles at the
+  server's limit instead of bouncing off it;
 - a retry budget: a token bucket that each retry spends and each success
   refills, so an API that is down sees a bounded number of retries rather
   than a storm.
@@ -19,6 +24,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 __all__ = ["FlowControl", "RetryBudget"]
+
+_MIN_PACE = 1.0  # attempts per second
+_PACING_HOLD = 30.0  # seconds without a 429 before pacing stops
+_PACING_TRIGGER = 0.1  # share of recent responses that were 429s before pacing starts
+_PACING_MIN_SAMPLE = 50  # responses seen before that share is trusted
+
+
+def _is_rate_limit(ok: int, limited: int) -> bool:
+    """Whether 429s are frequent enough to mean a rate limit is being hit."""
+    total = ok + limited
+    return (
+        total >= _PACING_MIN_SAMPLE
+        and limited >= _PACING_MIN_SAMPLE // 10
+        and limited / total >= _PACING_TRIGGER
+    )
 
 
 class RetryBudget:
@@ -66,14 +86,66 @@ class FlowControl:
         self._sleep = sleep
         self._clock = clock
         self._cool_until = 0.0
-        self.cooldowns = 0
+        # Successes per one-second bucket, to know the rate the server allowed.
+        self._bucket_start = 0.0
+        self._window_start = 0.0
+        self._bucket = (0, 0)  # (successes, 429s) in the current second
+        self._previous_bucket = (0, 0)
+        self._next_slot = 0.0
+        self._last_limited = 0.0
+        self._last_decrease = 0.0
+        self.pace: float | None = None
+        """Attempts per second while pacing after a 429; None when not pacing."""
+        self.shared_backoff = True
+        """Whether 429s slow the whole client down (gate and pacing)."""
+        self.rate_limited = 0
         self.gate_waits = 0
 
-    def cool_down(self, seconds: float | None) -> None:
-        """Hold every new attempt for ``seconds`` (at least a short pause)."""
-        self.cooldowns += 1
-        wait = 1.0 if seconds is None else max(seconds, 0.05)
-        self._cool_until = max(self._cool_until, self._clock() + wait)
+    def _tick(self, now: float) -> None:
+        if now - self._bucket_start >= 1.0:
+            recent = now - self._bucket_start < 2.0
+            self._previous_bucket = self._bucket if recent else (0, 0)
+            self._window_start = self._bucket_start if recent else now
+            self._bucket_start = now
+            self._bucket = (0, 0)
+
+    def record_success(self) -> None:
+        """Count a successful response (feeds the pacing estimate)."""
+        now = self._clock()
+        self._tick(now)
+        ok, limited = self._bucket
+        self._bucket = (ok + 1, limited)
+        if self.pace is not None:
+            if now - self._last_limited > _PACING_HOLD:
+                self.pace = None  # the limit has not been hit for a while
+            else:
+                self.pace += 1.0 / self.pace  # additive increase: ~1 req/s per second
+
+    def record_rate_limited(self, retry_after: float | None) -> None:
+        """A 429: hold new attempts for ``retry_after``; pace if 429s are frequent."""
+        self.rate_limited += 1
+        if not self.shared_backoff:
+            return
+        now = self._clock()
+        self._tick(now)
+        ok, limited = self._bucket
+        self._bucket = (ok, limited + 1)
+        self._last_limited = now
+        wait = 1.0 if retry_after is None else max(retry_after, 0.01)
+        self._cool_until = max(self._cool_until, now + wait)
+        if self.pace is None:
+            ok += self._previous_bucket[0]
+            limited += self._previous_bucket[1]
+            if _is_rate_limit(ok, limited + 1):
+                # Start just under the success rate the server has been allowing.
+                allowed = ok / max(now - self._window_start, 1.0)
+                self.pace = max(_MIN_PACE, allowed * 0.95)
+                self._last_decrease = now
+        elif now - self._last_decrease >= 1.0 and _is_rate_limit(ok, limited + 1):
+            # At most one decrease a second, judged on this second's responses only,
+            # so 429s already in flight when the pace dropped do not count twice.
+            self.pace = max(_MIN_PACE, self.pace * 0.8)
+            self._last_decrease = now
 
     async def _pass_gate(self) -> None:
         while (remaining := (until := self._cool_until) - self._clock()) > 0:
@@ -82,7 +154,13 @@ class FlowControl:
             jitter = random.uniform(0.0, min(1.0, remaining * 0.2))
             await self._sleep(remaining + jitter)
             if self._cool_until <= until:
-                return  # not extended by another 429 while we waited
+                break  # not extended by another 429 while we waited
+        if self.pace is not None:
+            now = self._clock()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1.0 / self.pace
+            if slot > now:
+                await self._sleep(slot - now)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

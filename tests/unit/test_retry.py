@@ -83,8 +83,14 @@ async def test_retryable_statuses_on_idempotent_calls(
     projects = await client.projects.list()
     assert [p.id for p in projects] == ["proj1"]
     assert _calls(mocked, "GET", PROJECTS) == 3
-    # Two backoff waits; a 429 also holds the client-wide gate once per attempt.
-    assert len(sleeps.calls) == (4 if status == 429 else 2)
+    if status == 429:
+        # Backoff waits, plus the client-wide gate and pacing that a 429 turns on.
+        assert len(sleeps.calls) >= 2
+        assert client.flow_control.rate_limited == 2
+        assert client.flow_control.pace is None  # two 429s are too few to pace on
+    else:
+        assert len(sleeps.calls) == 2
+        assert client.flow_control.pace is None
 
 
 @pytest.mark.parametrize(("status", "retried_when_not_idempotent"), STATUS_ROWS)
@@ -325,6 +331,45 @@ async def test_successes_refill_the_retry_budget(mocked: aioresponses) -> None:
         for _ in range(3):
             await client.projects.list()
     assert budget.tokens == 1.5
+
+
+def test_pacing_follows_aimd() -> None:
+    from baseten_training_async._limits import FlowControl
+
+    now = [100.0]
+    flow = FlowControl(max_concurrency=4, budget=RetryBudget(), clock=lambda: now[0])
+    flow.record_success()
+    now[0] += 0.5
+    for _ in range(59):
+        flow.record_success()
+    for _ in range(5):
+        flow.record_rate_limited(0.5)
+    assert flow.pace is None  # 5 of 65: an occasional 429, not a limit
+    assert flow._cool_until == pytest.approx(100.5 + 0.5)  # but the gate holds
+    flow.record_rate_limited(0.5)
+    flow.record_rate_limited(0.5)
+    # 7 of 67 (over 10%): pace at 95% of the 60 successes the server allowed in
+    # the last second.
+    assert flow.pace == pytest.approx(60 * 0.95)
+    flow.record_rate_limited(0.5)
+    assert flow.pace == pytest.approx(57.0)  # same burst: no second decrease
+    before = flow.pace
+    flow.record_success()
+    assert flow.pace == pytest.approx(before + 1 / before)  # additive increase
+    now[0] += 1.0
+    for _ in range(45):
+        flow.record_success()
+    recovered = flow.pace
+    for _ in range(6):
+        flow.record_rate_limited(0.5)
+    assert flow.pace == pytest.approx(recovered * 0.8)  # one decrease for the burst
+    now[0] += 31.0
+    flow.record_success()
+    assert flow.pace is None
+    flow.shared_backoff = False
+    flow.record_rate_limited(5)
+    assert flow.pace is None
+    assert flow.rate_limited == 15
 
 
 def test_retry_policy_rejects_nonsense() -> None:
