@@ -53,6 +53,7 @@ async def run_create_many(
     concurrency: int,
     return_exceptions: bool,
     on_progress: ProgressCallback | None,
+    adopt_existing: bool = False,
 ) -> list[TrainingJob | BasetenError]:
     """Create a job per spec with ``concurrency`` workers; results in input order.
 
@@ -60,6 +61,10 @@ async def run_create_many(
     every id the batch gets back, are "claimed", so reconciliation adopts
     only a job that appeared under a spec's name during the batch. Names must
     be unique within a batch: a repeated name is refused for that spec.
+
+    With ``adopt_existing``, a spec whose name an existing job already has gets
+    that job instead of a new one, so a batch re-run after a crash, or split
+    across processes that may overlap, launches each name once.
     """
     if not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError("concurrency", "must be a positive integer")
@@ -67,6 +72,11 @@ async def run_create_many(
         "GET", f"/v1/training_projects/{project_segment}/jobs", JobsEnvelope, idempotent=True
     )
     claims = Claims({job.id for job in listing.training_jobs})
+    existing: dict[str, TrainingJob] = {}
+    if adopt_existing:
+        for job in sorted(listing.training_jobs, key=lambda j: j.created_at, reverse=True):
+            if job.name is not None:
+                existing[job.name] = job  # the oldest job of a name wins
     names: set[str] = set()
     results: list[TrainingJob | BasetenError | None] = []
     stats = FanoutStats()
@@ -94,6 +104,8 @@ async def run_create_many(
                     "spec.name", f"{checked.name!r} appears twice in this batch"
                 )
             names.add(checked.name)
+            if checked.name in existing:
+                return existing[checked.name]
         return await core.reconciler.create(
             project_segment, body, name=checked.name, headers=None, claims=claims, spec=checked
         )

@@ -136,6 +136,7 @@ class JobsResource(Resource):
         concurrency: int = 32,
         return_exceptions: bool = True,
         on_progress: ProgressCallback | None = None,
+        adopt_existing: bool = False,
     ) -> builtins.list[TrainingJob | BasetenError]:
         """Create many jobs with a fixed pool of workers; results in input order.
 
@@ -151,6 +152,9 @@ class JobsResource(Resource):
                 the first one (the rest are then cancelled).
             on_progress: Called as ``on_progress(done, failed, total)``;
                 ``total`` is None until the input is exhausted.
+            adopt_existing: Return the existing job for a spec whose name a job
+                in the project already has, instead of creating another. Makes a
+                re-run of a batch (after a crash, or from another process) safe.
         """
         return await run_create_many(
             self._core,
@@ -160,6 +164,7 @@ class JobsResource(Resource):
             concurrency=concurrency,
             return_exceptions=return_exceptions,
             on_progress=on_progress,
+            adopt_existing=adopt_existing,
         )
 
     async def retrieve(self, project_id: str, job_id: str) -> TrainingJob:
