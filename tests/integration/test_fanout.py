@@ -132,11 +132,11 @@ async def test_cancelling_create_many_leaves_nothing_behind() -> None:
         api.inject("latency", route=Route.CREATE_JOB, delay=0.01)
         client = AsyncTrainingClient(api.api_key, base_url=api.url, retry_policy=FAST_RETRIES)
         project = await client.projects.upsert("cancel")
-        done = 0
+        hundred_done = asyncio.Event()
 
         def count(ok: int, failed: int, total: int | None) -> None:
-            nonlocal done
-            done = ok
+            if ok >= 100:
+                hundred_done.set()
 
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -148,8 +148,7 @@ async def test_cancelling_create_many_leaves_nothing_behind() -> None:
                     on_progress=count,
                 )
             )
-            while done < 100:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(hundred_done.wait(), timeout=30)
             run.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await run
@@ -225,7 +224,7 @@ async def test_several_processes_split_one_batch_exactly_once() -> None:
             stderr=asyncio.subprocess.PIPE,
         )
         outputs.append(await asyncio.wait_for(rerun.communicate(), timeout=120))
-        for (out, err), proc in zip(outputs, [*procs, rerun], strict=True):
+        for (_out, err), proc in zip(outputs, [*procs, rerun], strict=True):
             assert proc.returncode == 0, err.decode()[-2000:]
         names = Counter(job.spec["name"] for job in api.jobs.values())
         assert len(names) == 600
