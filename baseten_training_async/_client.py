@@ -141,7 +141,11 @@ class _Core:
                 )
             if response.status >= 300:
                 error = _status_error(
-                    response.status, response.body, response.headers, method=method, path=path
+                    response.status,
+                    self.transport.redact(response.body),
+                    response.headers,
+                    method=method,
+                    path=path,
                 )
                 if isinstance(error, RateLimitError):
                     self.flow.record_rate_limited(error.retry_after)
@@ -150,11 +154,11 @@ class _Core:
             try:
                 return decoder.decode(response.body), response.headers.get("Date")
             except msgspec.DecodeError as exc:  # ValidationError is a subclass
+                snippet = body_snippet(self.transport.redact(response.body))
                 raise APIResponseValidationError(
-                    f"{method} {path}: unexpected response body ({exc}); "
-                    f"body starts {body_snippet(response.body)!r}",
+                    f"{method} {path}: unexpected response body ({exc}); body starts {snippet!r}",
                     status_code=response.status,
-                    body_snippet=body_snippet(response.body),
+                    body_snippet=snippet,
                 ) from None
 
         return await call_with_retries(
@@ -229,6 +233,7 @@ class AsyncTrainingClient:
             headers={"Authorization": f"Api-Key {key}", "User-Agent": _user_agent()},
             max_connections=max_concurrency,
             max_response_bytes=max_response_bytes,
+            secret=key,
         )
         flow = FlowControl(
             max_concurrency=max_concurrency,

@@ -46,6 +46,7 @@ class Transport:
         headers: Headers sent with every request (auth, user agent).
         max_connections: Connector limit; at least the client's concurrency.
         max_response_bytes: Larger bodies raise ``APIResponseValidationError``.
+        secret: The API key, scrubbed from bodies that errors quote.
     """
 
     def __init__(
@@ -55,7 +56,9 @@ class Transport:
         headers: Mapping[str, str],
         max_connections: int,
         max_response_bytes: int,
+        secret: str,
     ) -> None:
+        self._secret = secret.encode()
         self._base_url = base_url
         self._headers = dict(headers)
         self._max_connections = max_connections
@@ -96,6 +99,10 @@ class Transport:
                 "create one client per event loop"
             )
         return self._session
+
+    def redact(self, body: bytes) -> bytes:
+        """The body with the API key blanked out, should a server echo it."""
+        return body.replace(self._secret, b"<redacted>") if self._secret in body else body
 
     def url(self, path: str) -> URL:
         """The absolute URL of an already-escaped path."""
