@@ -14,8 +14,8 @@ from baseten_training_async import (
     APIStatusError,
     APITimeoutError,
     AsyncTrainingClient,
-    BasetenError,
     BadRequestError,
+    BasetenError,
     RetryPolicy,
 )
 from baseten_training_async.testing import FakeTrainingAPI, Route
