@@ -98,8 +98,13 @@ class Reconciler:
         claims: Claims | None,
         path_suffix: str = "/jobs",
         spec: object = None,
+        source_job_id: str | None = None,
     ) -> TrainingJob:
-        """POST a create (or recreate) and reconcile an unknown outcome."""
+        """POST a create (or recreate) and reconcile an unknown outcome.
+
+        A recreate has no spec to name it: ``source_job_id`` says which job it
+        copies, and the new job is looked for under that job's name.
+        """
         path = f"/v1/training_projects/{project_id_segment}{path_suffix}"
         started = time.monotonic()
         for _ in range(self._core.policy.max_retries + 1):
@@ -110,7 +115,7 @@ class Reconciler:
             except BasetenError as exc:
                 if not outcome_unknown(exc):
                     raise
-                if name is None:
+                if name is None and source_job_id is None:
                     raise APIConnectionError(
                         f"POST {path}: the outcome is unknown and the job has no name to look "
                         f"it up by; it may have been created ({exc})",
@@ -125,6 +130,7 @@ class Reconciler:
                         claims,
                         started,
                         timed_out=isinstance(exc, APITimeoutError),
+                        source_job_id=source_job_id,
                     )
                 except (BasetenError, _Undecidable) as lookup_error:
                     raise APIConnectionError(
@@ -154,11 +160,12 @@ class Reconciler:
     async def _find_committed(
         self,
         project_id_segment: str,
-        name: str,
+        name: str | None,
         claims: Claims | None,
         call_started: float,
         *,
         timed_out: bool,
+        source_job_id: str | None,
     ) -> TrainingJob | None:
         failed_at = time.monotonic()
         # A timed-out request may still be running on the server: look again
@@ -167,7 +174,9 @@ class Reconciler:
         give_up_at = failed_at + (settle if timed_out else 0.0)
         while True:
             listing = await self._listing_since(project_id_segment, failed_at)
-            job = _pick(listing, name, claims, call_started)
+            if name is None:
+                name = _name_of(listing, source_job_id)
+            job = _pick(listing, name, claims, call_started, exclude=source_job_id)
             if job is not None or time.monotonic() >= give_up_at:
                 return job
             await self._core.policy.sleep(min(0.25, max(0.0, give_up_at - time.monotonic())))
@@ -220,10 +229,22 @@ def _parse_created(value: str) -> datetime | None:
     return created if created.tzinfo else None
 
 
+def _name_of(listing: _Listing, job_id: str | None) -> str:
+    for job in listing.jobs:
+        if job.id == job_id and job.name is not None:
+            return job.name
+    raise _Undecidable(f"the job being recreated ({job_id}) has no name to look for")
+
+
 def _pick(
-    listing: _Listing, name: str, claims: Claims | None, call_started: float
+    listing: _Listing,
+    name: str,
+    claims: Claims | None,
+    call_started: float,
+    *,
+    exclude: str | None = None,
 ) -> TrainingJob | None:
-    candidates = [job for job in listing.jobs if job.name == name]
+    candidates = [job for job in listing.jobs if job.name == name and job.id != exclude]
     if claims is not None:
         candidates = [job for job in candidates if job.id not in claims.ids]
     else:

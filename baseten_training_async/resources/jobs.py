@@ -115,8 +115,9 @@ class JobsResource(Resource):
     ) -> TrainingJob:
         """Start a new job with the configuration of an existing one.
 
-        Like :meth:`create`, never resent blindly: an unknown outcome raises
-        ``APIConnectionError(maybe_committed=True)``.
+        Like :meth:`create`, never resent blindly: when the outcome is unknown,
+        the new job is looked for under the original job's name; if that job
+        has no name, ``APIConnectionError(maybe_committed=True)`` is raised.
         """
         project = segment("project_id", project_id)
         return await self._core.reconciler.create(
@@ -126,6 +127,7 @@ class JobsResource(Resource):
             headers=_idempotency_headers(idempotency_key),
             claims=None,
             path_suffix=f"/jobs/{segment('job_id', job_id)}/recreate",
+            source_job_id=job_id,
         )
 
     async def create_many(
