@@ -1,0 +1,78 @@
+"""An in-memory fake of the Baseten Training API for tests, demos and benchmarks.
+
+`FakeTrainingAPI` serves every operation of the training API's OpenAPI spec (bundled
+as ``openapi.json``) from memory over real HTTP on localhost, so an SDK is exercised
+through its real transport::
+
+    from baseten_training_async.testing import FakeTrainingAPI, Route
+
+    async with FakeTrainingAPI(seed=1) as api:
+        api.inject("drop_after_commit", route=Route.CREATE_JOB, times=1)
+        ...  # point a client at api.url with api.api_key
+
+Behaviour in brief:
+
+- Auth: ``Authorization: Api-Key <key>`` or ``Bearer <key>``, else 401.
+- Request bodies are validated against the spec; unknown fields and type errors are
+  400s whose ``message`` names the field (``training_job.compute.node_count: ...``).
+- Projects upsert by name; job creation and recreation always create a new job.
+- Job status is computed from a `FakeClock`: CREATED -> DEPLOYING -> RUNNING -> the
+  outcome (COMPLETED, or FAILED by rule), PENDING while over ``capacity``.
+- Logs: nanosecond string timestamps, inclusive millisecond windows, ``limit``
+  1..1000 (default 500), windows up to 7 days, ``direction`` default ``asc``.
+- Checkpoint files: ``page_size``/``page_token`` offsets, ``next_page_token`` null
+  at the end.
+- Errors are ``{"message": ...}``; 429s are ``{"error": ..., "retry_after": N}``
+  with a ``Retry-After`` header. Every response carries ``x-request-id``.
+- Faults (`FakeTrainingAPI.inject`) and ids are deterministic under ``seed``.
+
+Run it standalone with ``python -m baseten_training_async.testing --port 8000``; use
+it from pytest through `baseten_training_async.testing.pytest_plugin`.
+"""
+
+from ._clock import FakeClock
+from ._faults import Fault, FaultKind
+from ._models import (
+    FakeStats,
+    JobTimings,
+    LogLine,
+    RequestRecord,
+    StoredJob,
+    StoredProject,
+    Team,
+)
+from ._routes import Route
+from ._server import FakeTrainingAPI, LogLineLike
+from ._spec import spec_bytes
+from ._store import Outcome, default_outcome
+
+__all__ = [
+    "FakeClock",
+    "FakeStats",
+    "FakeTrainingAPI",
+    "Fault",
+    "FaultKind",
+    "JobTimings",
+    "LogLine",
+    "LogLineLike",
+    "Outcome",
+    "RequestRecord",
+    "Route",
+    "StoredJob",
+    "StoredProject",
+    "Team",
+    "default_outcome",
+    "openapi_spec",
+]
+
+
+def openapi_spec() -> dict[str, object]:
+    """Return a fresh copy of the bundled OpenAPI document.
+
+    Returns:
+        The decoded ``openapi.json`` the fake validates against.
+    """
+    import json
+
+    document: dict[str, object] = json.loads(spec_bytes())
+    return document
