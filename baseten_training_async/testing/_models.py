@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..models import JobStatus
+
 __all__ = [
     "ACTIVE_STATUSES",
     "COMPLETED",
@@ -28,21 +30,18 @@ __all__ = [
     "Team",
 ]
 
-PENDING: Final = "TRAINING_JOB_PENDING"
-CREATED: Final = "TRAINING_JOB_CREATED"
-DEPLOYING: Final = "TRAINING_JOB_DEPLOYING"
-RUNNING: Final = "TRAINING_JOB_RUNNING"
-COMPLETED: Final = "TRAINING_JOB_COMPLETED"
-FAILED: Final = "TRAINING_JOB_FAILED"
-DEPLOY_FAILED: Final = "TRAINING_JOB_DEPLOY_FAILED"
-STOPPED: Final = "TRAINING_JOB_STOPPED"
+# The fake speaks the same statuses as the SDK's models: one source of truth.
+PENDING: Final = JobStatus.PENDING
+CREATED: Final = JobStatus.CREATED
+DEPLOYING: Final = JobStatus.DEPLOYING
+RUNNING: Final = JobStatus.RUNNING
+COMPLETED: Final = JobStatus.COMPLETED
+FAILED: Final = JobStatus.FAILED
+DEPLOY_FAILED: Final = JobStatus.DEPLOY_FAILED
+STOPPED: Final = JobStatus.STOPPED
 
-ACTIVE_STATUSES: Final = frozenset(
-    {PENDING, "TRAINING_JOB_QUEUED", CREATED, DEPLOYING, RUNNING},
-)
-TERMINAL_STATUSES: Final = frozenset(
-    {COMPLETED, FAILED, DEPLOY_FAILED, STOPPED, "TRAINING_JOB_PREEMPTED"},
-)
+ACTIVE_STATUSES: Final = JobStatus.ACTIVE
+TERMINAL_STATUSES: Final = JobStatus.TERMINAL
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
