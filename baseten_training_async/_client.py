@@ -19,6 +19,7 @@ from ._limits import FlowControl, RetryBudget
 from ._reconcile import Reconciler
 from ._retry import RetryPolicy, call_with_retries
 from ._version import __version__
+from .resources._base import has_control_characters
 from .resources.jobs import JobsResource
 from .resources.projects import ProjectsResource
 
@@ -47,7 +48,7 @@ def decoder_for(response_type: type[T]) -> msgspec.json.Decoder[T]:
 def _check_header_value(field: str, value: str) -> str:
     if not value or value != value.strip():
         raise InvalidInputError(field, "must be non-empty, without surrounding whitespace")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if has_control_characters(value):
         raise InvalidInputError(field, "must not contain control characters (CR, LF, ...)")
     return value
 

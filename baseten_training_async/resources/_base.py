@@ -13,7 +13,7 @@ from .._errors import InvalidInputError
 if TYPE_CHECKING:
     from .._client import _Core
 
-__all__ = ["Resource", "checked_struct", "segment"]
+__all__ = ["Resource", "checked_struct", "has_control_characters", "segment"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 _encoder = msgspec.json.Encoder()
@@ -26,6 +26,11 @@ class Resource:
 
     def __init__(self, core: _Core) -> None:
         self._core = core
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether ``value`` holds C0 controls or DEL, which must never reach a header or path."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
 def segment(field: str, value: object) -> str:
@@ -41,7 +46,7 @@ def segment(field: str, value: object) -> str:
         raise InvalidInputError(field, f"must be a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidInputError(field, "must not be empty")
-    if value in (".", "..") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if value in (".", "..") or has_control_characters(value):
         raise InvalidInputError(field, f"is not a valid id: {value!r}")
     return quote(value, safe="")
 

@@ -31,7 +31,7 @@ from ..models import (
     TrainingJob,
     TrainingJobSpec,
 )
-from ._base import Resource, checked_struct, segment
+from ._base import Resource, checked_struct, has_control_characters, segment
 
 __all__ = ["JobsResource", "SpecInput", "TimePoint"]
 
@@ -57,7 +57,7 @@ def _millis(field: str, value: TimePoint | None) -> int | None:
 def _idempotency_headers(key: str | None) -> dict[str, str] | None:
     if key is None:
         return None
-    if not isinstance(key, str) or not key or any(ord(c) < 0x21 or ord(c) == 0x7F for c in key):
+    if not isinstance(key, str) or not key.strip() or " " in key or has_control_characters(key):
         raise InvalidInputError(
             "idempotency_key", "must be a non-empty string of visible characters"
         )
