@@ -86,13 +86,13 @@ class _Core:
         flow: FlowControl,
         policy: RetryPolicy,
         timeout: float,
-        reconciler: Reconciler | None = None,
     ) -> None:
         self.transport = transport
         self.flow = flow
         self.policy = policy
         self.timeout = timeout
-        self.reconciler = reconciler or Reconciler(self)
+        # Per core, so that a with_options() view reconciles with its own settings.
+        self.reconciler = Reconciler(self)
 
     async def request(
         self,
@@ -131,7 +131,7 @@ class _Core:
         headers: Mapping[str, str] | None = None,
         idempotent: bool,
     ) -> tuple[T, str | None]:
-        """Like :meth:`request`, also returning the response's ``Date`` header."""
+        """Like `request`, also returning the response's ``Date`` header."""
         payload = body if body is None or isinstance(body, bytes) else _encoder.encode(body)
         decoder = decoder_for(response_type)
 
@@ -175,7 +175,7 @@ class _Core:
 class AsyncTrainingClient:
     """Async client for the Baseten Training API.
 
-    Use it as an async context manager, or call :meth:`aclose` when done. One
+    Use it as an async context manager, or call `aclose` when done. One
     client holds one connection pool: share it across tasks rather than
     creating one per call.
 
@@ -297,7 +297,7 @@ class AsyncTrainingClient:
         view._base_url = self._base_url
         view._owns_transport = False
         view._init_resources(
-            _Core(core.transport, core.flow, policy, timeout or core.timeout, core.reconciler)
+            _Core(core.transport, core.flow, policy, timeout or core.timeout)
         )
         return view
 

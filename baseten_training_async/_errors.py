@@ -1,6 +1,6 @@
 """The SDK's exception tree, and the mapping from HTTP statuses to it.
 
-Every error the SDK raises is a :class:`BasetenError`; no aiohttp, msgspec or
+Every error the SDK raises is a `BasetenError`; no aiohttp, msgspec or
 tenacity exception escapes.
 """
 
@@ -53,7 +53,7 @@ class InvalidInputError(BasetenError, ValueError):
 
 
 class ClientClosedError(BasetenError, RuntimeError):
-    """The client was used after :meth:`AsyncTrainingClient.aclose`."""
+    """The client was used after `AsyncTrainingClient.aclose`."""
 
 
 class APIStatusError(BasetenError):
@@ -143,7 +143,7 @@ class APIConnectionError(BasetenError):
     Attributes:
         maybe_committed: True when the request may have reached the server and
             taken effect (it was sent, but the response was lost). For a job
-            create this means the job may exist: see :attr:`spec`.
+            create this means the job may exist: see `spec`.
         spec: For a create whose outcome is unknown, the spec it sent.
     """
 
@@ -186,7 +186,7 @@ class PaginationError(APIResponseValidationError):
 
 
 class WaitTimeoutError(BasetenError, TimeoutError):
-    """:meth:`JobsResource.wait` timed out before the job finished.
+    """`JobsResource.wait` timed out before the job finished.
 
     Attributes:
         job: The last state of the job that was seen.

@@ -1,6 +1,6 @@
 """The one module that talks to aiohttp: send one request, map transport errors.
 
-Everything above this layer sees :class:`RawResponse` or an SDK exception.
+Everything above this layer sees `RawResponse` or an SDK exception.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Transport:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` has been called."""
+        """Whether `aclose` has been called."""
         return self._closed
 
     @property

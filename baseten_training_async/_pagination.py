@@ -1,6 +1,6 @@
 """The pager every list-style call returns, and the page walkers behind it.
 
-An :class:`AsyncPager` is both awaitable (all items as a list) and
+An `AsyncPager` is both awaitable (all items as a list) and
 async-iterable (items, pages fetched lazily). Each ``await`` or ``async for``
 walks the pages afresh.
 """
@@ -77,7 +77,7 @@ def offset_token_pages(
     """Pages for an endpoint paged by an integer ``page_token``.
 
     Stops on a null ``next_page_token`` or an empty page; raises
-    :class:`PaginationError` if the server hands back a token it already gave,
+    `PaginationError` if the server hands back a token it already gave,
     which would otherwise loop forever.
     """
 
@@ -216,9 +216,11 @@ async def iter_logs(
             if last_ms <= cursor:
                 # A whole page inside one millisecond: take the rest from its far end.
                 tail = await fetch(cursor, cursor, "desc")
-                for line in sorted(seen.fresh(tail), key=_log_key):
+                rest = sorted(seen.fresh(tail), key=_log_key)
+                for line in rest:
                     yield line
-                if len(tail) >= LOG_PAGE_LIMIT:
+                if len(tail) >= LOG_PAGE_LIMIT and len(rest) == len(tail):
+                    # The two reads did not meet: lines between them were never seen.
                     logger.warning(
                         "more than %d log lines share millisecond %d; some may be missing",
                         2 * LOG_PAGE_LIMIT,
@@ -226,6 +228,8 @@ async def iter_logs(
                     )
                 last_ms = cursor + 1
             cursor = last_ms
+            if end_ms is not None and cursor > end_ms:
+                return
             seen.forget_before(cursor)
             continue
         if window_end is not None:

@@ -10,7 +10,7 @@ project's jobs up and decides:
 - no such job, after the server has had time to finish: the create did not
   happen, and it is sent again (within the retry policy's attempts);
 - no name to look for, or the lookup itself fails: the outcome cannot be
-  known and :class:`APIConnectionError` is raised with ``maybe_committed=True``
+  known and `APIConnectionError` is raised with ``maybe_committed=True``
   and the spec attached.
 
 "Did not exist before the call" is known in one of two ways. ``create_many``
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["Claims", "Reconciler"]
 
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+_MAX_ROUNDS = 3  # sends of one create, each only after the last was shown not to land
+_MAX_SETTLE = 15.0  # seconds a timed-out create is looked for before it counts as lost
 # The Date header has one-second resolution; allow for it and for latency.
 _SERVER_CLOCK_SLACK = timedelta(seconds=2)
 
@@ -107,7 +109,10 @@ class Reconciler:
         """
         path = f"/v1/training_projects/{project_id_segment}{path_suffix}"
         started = time.monotonic()
-        for _ in range(self._core.policy.max_retries + 1):
+        last_error: BasetenError | None = None
+        # Each round retries per the policy; a new round starts only when the
+        # previous one was shown not to have created the job.
+        for _ in range(_MAX_ROUNDS):
             try:
                 envelope = await self._core.request(
                     "POST", path, JobEnvelope, body=body, headers=headers, idempotent=False
@@ -143,13 +148,15 @@ class Reconciler:
                     self.adopted += 1
                     return self._claim(claims, job)
                 self.resent += 1
+                last_error = exc
                 continue
             return self._claim(claims, envelope.training_job)
         raise APIConnectionError(
-            f"POST {path}: no attempt produced a job, and the last outcome is unknown",
-            maybe_committed=True,
+            f"POST {path}: gave up after {_MAX_ROUNDS} rounds; each time the job was shown "
+            f"not to have been created ({last_error})",
+            maybe_committed=False,
             spec=spec,
-        )
+        ) from last_error
 
     @staticmethod
     def _claim(claims: Claims | None, job: TrainingJob) -> TrainingJob:
@@ -168,10 +175,14 @@ class Reconciler:
         source_job_id: str | None,
     ) -> TrainingJob | None:
         failed_at = time.monotonic()
-        # A timed-out request may still be running on the server: look again
-        # until it has had as long again as the client gave it.
-        settle = self._settle_time if self._settle_time is not None else self._core.timeout
+        # A timed-out request may still be running on the server: look again,
+        # less and less often, until it has had as long again as the client
+        # gave it (at most _MAX_SETTLE seconds).
+        settle = self._settle_time
+        if settle is None:
+            settle = min(self._core.timeout, _MAX_SETTLE)
         give_up_at = failed_at + (settle if timed_out else 0.0)
+        pause = 0.25
         while True:
             listing = await self._listing_since(project_id_segment, failed_at)
             if name is None:
@@ -179,7 +190,8 @@ class Reconciler:
             job = _pick(listing, name, claims, call_started, exclude=source_job_id)
             if job is not None or time.monotonic() >= give_up_at:
                 return job
-            await self._core.policy.sleep(min(0.25, max(0.0, give_up_at - time.monotonic())))
+            await self._core.policy.sleep(min(pause, max(0.0, give_up_at - time.monotonic())))
+            pause = min(pause * 2, 2.0)
             failed_at = time.monotonic()
 
     async def _listing_since(self, project_id_segment: str, since: float) -> _Listing:

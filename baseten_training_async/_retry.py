@@ -177,7 +177,7 @@ async def call_with_retries(
 
     Raises:
         BasetenError: The last attempt's error, or
-            :class:`RetryBudgetExhaustedError` when the client-wide retry
+            `RetryBudgetExhaustedError` when the client-wide retry
             budget refused a retry.
     """
     hooks = _Attempts(policy, flow, idempotent, method, path)

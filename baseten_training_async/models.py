@@ -1,6 +1,6 @@
 """Typed models for the Baseten Training API.
 
-Every model is a :class:`msgspec.Struct` whose field names are the wire names,
+Every model is a `msgspec.Struct` whose field names are the wire names,
 so a payload copied from the API docs converts directly::
 
     spec = msgspec.convert(payload["training_job"], TrainingJobSpec)
@@ -10,7 +10,7 @@ error rather than a silently ignored setting, and leave fields that equal the
 server's default off the wire. Response models (the ones the API returns)
 ignore fields they do not know, and every enum-like server value is a plain
 ``str`` so a value added by the server later still decodes; the known values
-are listed as constants on classes such as :class:`JobStatus`.
+are listed as constants on classes such as `JobStatus`.
 """
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ __all__ = [
 
 
 class JobStatus:
-    """Known values of :attr:`TrainingJob.current_status`.
+    """Known values of `TrainingJob.current_status`.
 
     The server may add statuses; the SDK decodes any string. Use
-    :meth:`is_terminal` rather than comparing against :data:`ACTIVE`, so an
+    `is_terminal` rather than comparing against `ACTIVE`, so an
     unknown status is treated as terminal (it will not be waited on forever).
     """
 
@@ -112,7 +112,7 @@ class AvailabilityModel:
 
 
 class DockerAuthMethod:
-    """Values of :attr:`DockerAuth.auth_method`."""
+    """Values of `DockerAuth.auth_method`."""
 
     GCP_SERVICE_ACCOUNT_JSON: Final = "GCP_SERVICE_ACCOUNT_JSON"
     AWS_IAM: Final = "AWS_IAM"

@@ -1,4 +1,4 @@
 """The ``baseten-training`` command line, split by concern.
 
-Private: the public entry point is :func:`baseten_training_async.cli.main`.
+Private: the public entry point is `baseten_training_async.cli.main`.
 """

@@ -83,7 +83,7 @@ def clean(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Like :func:`clean`, and collapse all whitespace (newlines too) to single spaces.
+    """Like `clean`, and collapse all whitespace (newlines too) to single spaces.
 
     Args:
         text: Untrusted text, e.g. an error message.
@@ -132,7 +132,7 @@ PROJECT_COLUMNS: Final = ("ID", "NAME", "TEAM", "LATEST JOB", "CREATED (UTC)")
 
 
 def job_rows(jobs: Sequence[TrainingJob]) -> list[list[str]]:
-    """Table rows of jobs, in :data:`JOB_COLUMNS` order.
+    """Table rows of jobs, in `JOB_COLUMNS` order.
 
     Args:
         jobs: Jobs as the API returned them.
@@ -154,7 +154,7 @@ def job_rows(jobs: Sequence[TrainingJob]) -> list[list[str]]:
 
 
 def project_rows(projects: Sequence[TrainingProject]) -> list[list[str]]:
-    """Table rows of projects, in :data:`PROJECT_COLUMNS` order.
+    """Table rows of projects, in `PROJECT_COLUMNS` order.
 
     Args:
         projects: Projects as the API returned them.

@@ -1,4 +1,4 @@
-"""Resource groups of :class:`~baseten_training_async.AsyncTrainingClient`."""
+"""Resource groups of `baseten_training_async.AsyncTrainingClient`."""
 
 from .jobs import JobsResource
 from .projects import ProjectsResource

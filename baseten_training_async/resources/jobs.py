@@ -93,7 +93,7 @@ class JobsResource(Resource):
 
         Args:
             project_id: The project to run in.
-            spec: The job, as a :class:`TrainingJobSpec` or a dict of one.
+            spec: The job, as a `TrainingJobSpec` or a dict of one.
             idempotency_key: Sent as ``Idempotency-Key``, the same on every attempt.
 
         Raises:
@@ -115,7 +115,7 @@ class JobsResource(Resource):
     ) -> TrainingJob:
         """Start a new job with the configuration of an existing one.
 
-        Like :meth:`create`, never resent blindly: when the outcome is unknown,
+        Like `create`, never resent blindly: when the outcome is unknown,
         the new job is looked for under the original job's name; if that job
         has no name, ``APIConnectionError(maybe_committed=True)`` is raised.
         """

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+
+import pytest
 
 from baseten_training_async import AsyncTrainingClient, JobStatus
 from baseten_training_async._pagination import LOG_PAGE_LIMIT
@@ -148,3 +151,34 @@ async def _tick(api: FakeTrainingAPI, step: float) -> None:
     while True:
         await asyncio.sleep(step)
         api.clock.advance(step)
+
+
+async def test_a_full_page_in_the_last_millisecond_ends_cleanly(
+    api: FakeTrainingAPI, client: AsyncTrainingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    project_id, job_id = await _job(api, client)
+    end_ms = api.clock.now_ms() - 1000
+    lines = [LogLine(end_ms * MS + i, f"last{i}", "INFO", None) for i in range(1_200)]
+    api.set_logs(job_id, lines)
+    with caplog.at_level(logging.WARNING, logger="baseten_training_async"):
+        got = [
+            line.message
+            async for line in client.jobs.logs(project_id, job_id, start=end_ms - 5, end=end_ms)
+        ]
+    assert got == [f"last{i}" for i in range(1_200)]
+    assert "may be missing" not in caplog.text  # the two reads overlapped: nothing lost
+
+
+async def test_more_than_two_pages_in_one_millisecond_is_reported(
+    api: FakeTrainingAPI, client: AsyncTrainingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    project_id, job_id = await _job(api, client)
+    at_ms = api.clock.now_ms() - 1000
+    api.set_logs(job_id, [LogLine(at_ms * MS + i, f"x{i}", None, None) for i in range(2_500)])
+    with caplog.at_level(logging.WARNING, logger="baseten_training_async"):
+        got = [
+            line.message
+            async for line in client.jobs.logs(project_id, job_id, start=at_ms, end=at_ms + 1)
+        ]
+    assert got == [f"x{i}" for i in range(1000)] + [f"x{i}" for i in range(1500, 2500)]
+    assert "may be missing" in caplog.text

@@ -6,7 +6,12 @@ from collections import Counter
 
 import pytest
 
-from baseten_training_async import APIConnectionError, AsyncTrainingClient, TrainingJobSpec
+from baseten_training_async import (
+    APIConnectionError,
+    AsyncTrainingClient,
+    InternalServerError,
+    TrainingJobSpec,
+)
 from baseten_training_async.testing import FakeTrainingAPI, Route
 
 
@@ -131,3 +136,25 @@ async def test_a_lost_recreate_of_an_unnamed_job_is_reported(
         await client.jobs.recreate(project.id, original.id)
     assert info.value.maybe_committed is True
     assert len(api.jobs) == 2
+
+
+async def test_creates_follow_with_options(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project = await client.projects.upsert("p")
+    api.inject("status", route=Route.CREATE_JOB, status=503)
+    with pytest.raises(InternalServerError):
+        await client.with_options(max_retries=0).jobs.create(project.id, _spec("opt"))
+    assert len(api.requests_for(Route.CREATE_JOB)) == 1
+
+
+async def test_a_create_that_never_lands_stops_after_three_rounds(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project = await client.projects.upsert("p")
+    api.inject("drop_before", route=Route.CREATE_JOB)
+    with pytest.raises(APIConnectionError, match="3 rounds") as info:
+        await client.with_options(max_retries=0).jobs.create(project.id, _spec("never"))
+    assert info.value.maybe_committed is False
+    assert len(api.requests_for(Route.CREATE_JOB)) == 3
+    assert api.jobs == {}
