@@ -296,9 +296,7 @@ class AsyncTrainingClient:
         view = object.__new__(AsyncTrainingClient)
         view._base_url = self._base_url
         view._owns_transport = False
-        view._init_resources(
-            _Core(core.transport, core.flow, policy, timeout or core.timeout)
-        )
+        view._init_resources(_Core(core.transport, core.flow, policy, timeout or core.timeout))
         return view
 
     async def aclose(self) -> None:
