@@ -50,6 +50,4 @@ def bench(session: nox.Session) -> None:
     for peer in ("baseten==0.13.1", "truss==0.18.35"):
         session.install(peer, success_codes=[0, 1])
     command = " ".join(["nox -s bench", *(["--", *session.posargs] if session.posargs else [])])
-    session.run(
-        "python", "benchmarks/run.py", *session.posargs, env={"BENCH_COMMAND": command}
-    )
+    session.run("python", "benchmarks/run.py", *session.posargs, env={"BENCH_COMMAND": command})

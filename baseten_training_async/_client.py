@@ -136,10 +136,13 @@ class _Core:
         decoder = decoder_for(response_type)
 
         async def attempt() -> tuple[T, str | None]:
-            async with self.flow.slot():
+            await self.flow.acquire()
+            try:
                 response = await self.transport.send(
                     method, path, params=params, body=payload, headers=headers, timeout=self.timeout
                 )
+            finally:
+                self.flow.release()
             if response.status >= 300:
                 error = _status_error(
                     response.status,

@@ -66,6 +66,7 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @property
     def closed(self) -> bool:
@@ -99,6 +100,12 @@ class Transport:
                 "create one client per event loop"
             )
         return self._session
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
 
     def redact(self, body: bytes) -> bytes:
         """The body with the API key blanked out, should a server echo it."""
@@ -137,7 +144,7 @@ class Transport:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._timeout(timeout),
             ) as response:
                 payload = await self._read_capped(response)
                 return RawResponse(response.status, response.headers, payload)

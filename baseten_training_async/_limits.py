@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 __all__ = ["FlowControl", "RetryBudget"]
 
@@ -162,9 +161,12 @@ class FlowControl:
             if slot > now:
                 await self._sleep(slot - now)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for the gate, then hold a concurrency slot for one attempt."""
-        await self._pass_gate()
-        async with self._slots:
-            yield
+    async def acquire(self) -> None:
+        """Wait for the gate and pacing, then take a concurrency slot for one attempt."""
+        if self._cool_until or self.pace is not None:
+            await self._pass_gate()
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        """Give back the slot taken by `acquire`."""
+        self._slots.release()

@@ -175,11 +175,43 @@ async def call_with_retries(
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop.
 
+    The first attempt runs directly: most calls succeed at once, and building
+    the tenacity machinery only after a failure keeps it off the hot path.
+    Tenacity then replays that failure as its own first attempt, so the
+    policy, logging and budget see every attempt.
+
     Raises:
         BasetenError: The last attempt's error, or
             `RetryBudgetExhaustedError` when the client-wide retry
             budget refused a retry.
     """
+    try:
+        result = await attempt()
+    except BasetenError as first_failure:
+        if policy.max_retries == 0 or not is_retryable(first_failure, idempotent=idempotent):
+            raise
+        replay: BasetenError | None = first_failure
+
+        async def again() -> T:
+            nonlocal replay
+            if replay is not None:
+                failure, replay = replay, None
+                raise failure
+            return await attempt()
+
+        result = await _retry_after_failure(again, policy, flow, idempotent, method, path)
+    flow.budget.deposit()
+    return result
+
+
+async def _retry_after_failure(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    flow: FlowControl,
+    idempotent: bool,
+    method: str,
+    path: str,
+) -> T:
     hooks = _Attempts(policy, flow, idempotent, method, path)
     retrying = AsyncRetrying(
         sleep=policy.sleep,
@@ -199,5 +231,4 @@ async def call_with_retries(
                 maybe_committed=getattr(exc, "maybe_committed", False),
             ) from exc
         raise
-    flow.budget.deposit()
     return result
