@@ -176,15 +176,17 @@ async def test_spec_file_errors(tmp_path: Path) -> None:
 
 
 async def test_yaml_spec_needs_pyyaml(tmp_path: Path) -> None:
-    try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("PyYAML is installed")
+    # Whether or not PyYAML is installed here, the CLI must not find it.
+    hidden = tmp_path / "no_yaml"
+    hidden.mkdir()
+    (hidden / "yaml.py").write_text("raise ImportError('PyYAML hidden for this test')\n")
     spec = tmp_path / "job.yaml"
     spec.write_text("image:\n  base_image: hello-world\n")
-    env = _env(BASETEN_API_KEY="k", BASETEN_BASE_URL=f"http://127.0.0.1:{_free_port()}")
+    env = _env(
+        BASETEN_API_KEY="k",
+        BASETEN_BASE_URL=f"http://127.0.0.1:{_free_port()}",
+        PYTHONPATH=str(hidden),
+    )
     result = await cli("jobs", "create", "p1", "--spec", str(spec), env=env)
     assert result.code == 2
     assert "PyYAML" in result.stderr
