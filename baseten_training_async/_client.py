@@ -152,7 +152,10 @@ class _Core:
                     path=path,
                 )
                 if isinstance(error, RateLimitError):
-                    self.flow.record_rate_limited(error.retry_after)
+                    wait = error.retry_after
+                    if wait is not None:
+                        wait = min(wait, self.policy.max_retry_after)
+                    self.flow.record_rate_limited(wait)
                 raise error
             self.flow.record_success()
             try:

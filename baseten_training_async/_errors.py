@@ -6,10 +6,14 @@ tenacity exception escapes.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+
+from ._dates import parse_http_date
 
 __all__ = [
     "APIConnectionError",
@@ -225,30 +229,34 @@ def _message_from(parsed: Any, raw: bytes, status: int) -> str:
     return text or f"HTTP {status}"
 
 
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def parse_retry_after(header: str | None, body: Any) -> float | None:
     """Seconds to wait from a ``Retry-After`` header or a body's ``retry_after``.
 
     The header may be delta-seconds or an HTTP date; the body wins when both
-    are present because it is the more precise of the two.
+    are present because it is the more precise of the two. Negative, infinite
+    or unparseable values are ignored.
     """
     if isinstance(body, dict):
-        value = body.get("retry_after")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
-    if header:
-        header = header.strip()
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        from email.utils import parsedate_to_datetime  # rare path: keep import off startup
-        from time import time
-
-        try:
-            return max(0.0, parsedate_to_datetime(header).timestamp() - time())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return None
+        seconds = _seconds(body.get("retry_after"))
+        if seconds is not None:
+            return seconds
+    if not header:
+        return None
+    seconds = _seconds(header.strip())
+    if seconds is not None:
+        return seconds
+    when = parse_http_date(header)
+    return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
 def status_error(

@@ -110,8 +110,10 @@ async def run_create_many(
             project_segment, body, name=checked.name, headers=None, claims=claims, spec=checked
         )
 
+    first_error: list[BasetenError] = []
+
     async def worker() -> None:
-        while True:
+        while not first_error:
             index, spec = await next_spec()
             if spec is _END:
                 return
@@ -119,10 +121,12 @@ async def run_create_many(
                 results[index] = await create_one(spec)
                 stats.done += 1
             except BasetenError as exc:
-                if not return_exceptions:
-                    raise
                 results[index] = exc
                 stats.failed += 1
+                if not return_exceptions:
+                    # Stop taking specs, but let creates already in flight finish:
+                    # cancelling them would lose jobs the server may have made.
+                    first_error.append(exc)
             if on_progress is not None:
                 on_progress(stats.done, stats.failed, stats.total)
 
@@ -132,6 +136,13 @@ async def run_create_many(
                 group.create_task(worker())
     except BaseExceptionGroup as group_error:
         raise group_error.exceptions[0] from None
+    if first_error:
+        raise first_error[0]
     if on_progress is not None:
         on_progress(stats.done, stats.failed, stats.total)
-    return [result for result in results if result is not None]
+    done: list[TrainingJob | BasetenError] = []
+    for result in results:
+        if result is None:  # only if a worker was cancelled on its own
+            raise BasetenError("create_many ended before every spec was attempted")
+        done.append(result)
+    return done

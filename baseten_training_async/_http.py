@@ -27,6 +27,7 @@ AIOHTTP_VERSION: str = aiohttp.__version__
 
 QueryParams = Mapping[str, str | int]
 _CHUNK = 1 << 16
+_MAX_CONNECT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,11 @@ class Transport:
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+            # A separate, shorter connect limit tells "never sent" (safe to
+            # resend) apart from "sent, no answer" when an attempt times out.
+            connect = min(seconds / 2, _MAX_CONNECT_SECONDS)
+            timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=connect)
+            self._timeouts[seconds] = timeout
         return timeout
 
     def redact(self, body: bytes) -> bytes:
@@ -176,7 +181,9 @@ class Transport:
                     f"response body of {declared} bytes exceeds the {cap}-byte limit",
                     status_code=response.status,
                 )
-            return await response.read()
+            if "Content-Encoding" not in response.headers:
+                return await response.read()  # the declared length is the real one
+        # Chunked or compressed: count the bytes as they are decoded.
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_CHUNK):

@@ -163,7 +163,7 @@ class FlowControl:
 
     async def acquire(self) -> None:
         """Wait for the gate and pacing, then take a concurrency slot for one attempt."""
-        if self._cool_until or self.pace is not None:
+        if self.pace is not None or self._cool_until > self._clock():
             await self._pass_gate()
         await self._slots.acquire()
 

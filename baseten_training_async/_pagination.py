@@ -11,10 +11,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._errors import PaginationError
+from ._dates import parse_http_date
+from ._errors import APIResponseValidationError, PaginationError
 from ._wire import LogsEnvelope
 from .models import LogLine, TrainingJob
 
@@ -151,16 +151,17 @@ class _SeenLines:
 
 
 def _iso_to_ms(value: str) -> int:
-    return int(datetime.fromisoformat(value).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        raise APIResponseValidationError(
+            f"the job's created_at is not an ISO 8601 time: {value!r}"
+        ) from None
 
 
 def _http_date_to_ms(value: str | None) -> int:
-    if value:
-        try:
-            return int(parsedate_to_datetime(value).timestamp() * 1000)
-        except (TypeError, ValueError, IndexError):
-            pass
-    return int(time.time() * 1000)
+    when = parse_http_date(value)
+    return int((when.timestamp() if when else time.time()) * 1000)
 
 
 async def iter_logs(
@@ -183,12 +184,17 @@ async def iter_logs(
     is all one millisecond is completed by reading that millisecond newest
     first. Empty windows never end the walk; only the end of the range does.
     """
-    if start_ms is None or (end_ms is None and not follow):
+    anchor: tuple[int, float] = (0, 0.0)  # the server's clock (ms) at a local instant
+    if start_ms is None or end_ms is None:
         current, date = await job()
+        anchor = (_http_date_to_ms(date), time.monotonic())
         if start_ms is None:
             start_ms = _iso_to_ms(current.created_at)
         if end_ms is None and not follow:
-            end_ms = _http_date_to_ms(date)  # "now", on the server's clock
+            end_ms = anchor[0]  # "now", on the server's clock
+
+    def server_now_ms() -> int:
+        return anchor[0] + int((time.monotonic() - anchor[1]) * 1000)
 
     async def fetch(start: int, end: int | None, direction: str) -> list[LogLine]:
         params: dict[str, str | int] = {
@@ -207,7 +213,12 @@ async def iter_logs(
     cursor = start_ms
     grace_polls: int | None = None
     while True:
-        window_end = None if end_ms is None else min(cursor + LOG_WINDOW_MS, end_ms)
+        if end_ms is not None:
+            window_end: int | None = min(cursor + LOG_WINDOW_MS, end_ms)
+        elif cursor + LOG_WINDOW_MS < server_now_ms():
+            window_end = cursor + LOG_WINDOW_MS  # following, still catching up on history
+        else:
+            window_end = None  # following at the present: the server's "now" ends it
         page = await fetch(cursor, window_end, "asc")
         for line in seen.fresh(page):
             yield line

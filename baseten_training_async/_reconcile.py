@@ -7,8 +7,10 @@ project's jobs up and decides:
 
 - a job with the spec's ``name`` that did not exist before the call is the
   call's job: it is adopted and returned;
-- no such job, after the server has had time to finish: the create did not
-  happen, and it is sent again (within the retry policy's attempts);
+- no such job, after the server has had time to finish (as long again as the
+  attempt's timeout, at most 15 s): the create did not happen, and it is sent
+  again (at most three sends in all);
+- a success status whose body could not be read counts as unknown too;
 - no name to look for, or the lookup itself fails: the outcome cannot be
   known and `APIConnectionError` is raised with ``maybe_committed=True``
   and the spec attached.
@@ -31,10 +33,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from ._errors import APIConnectionError, APITimeoutError, BasetenError, InternalServerError
+from ._dates import parse_http_date
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    BasetenError,
+    InternalServerError,
+)
 from ._wire import JobEnvelope, JobsEnvelope
 from .models import TrainingJob
 
@@ -54,7 +61,13 @@ def outcome_unknown(exc: BaseException) -> bool:
     """Whether a failed create may nevertheless have created the job."""
     if isinstance(exc, APIConnectionError):
         return exc.maybe_committed
+    if isinstance(exc, APIResponseValidationError):
+        return True  # a success status whose body could not be read: it was created
     return isinstance(exc, InternalServerError) and exc.status_code in _AMBIGUOUS_STATUSES
+
+
+class _LeaderGone(Exception):
+    """The task running a shared listing was cancelled; its followers list again."""
 
 
 class _Undecidable(Exception):
@@ -93,7 +106,7 @@ class Reconciler:
     async def create(
         self,
         project_id_segment: str,
-        body: bytes,
+        body: bytes | None,
         *,
         name: str | None,
         headers: Mapping[str, str] | None,
@@ -130,12 +143,7 @@ class Reconciler:
                 self.reconciliations += 1
                 try:
                     job = await self._find_committed(
-                        project_id_segment,
-                        name,
-                        claims,
-                        started,
-                        timed_out=isinstance(exc, APITimeoutError),
-                        source_job_id=source_job_id,
+                        project_id_segment, name, claims, started, source_job_id=source_job_id
                     )
                 except (BasetenError, _Undecidable) as lookup_error:
                     raise APIConnectionError(
@@ -171,17 +179,16 @@ class Reconciler:
         claims: Claims | None,
         call_started: float,
         *,
-        timed_out: bool,
         source_job_id: str | None,
     ) -> TrainingJob | None:
         failed_at = time.monotonic()
-        # A timed-out request may still be running on the server: look again,
-        # less and less often, until it has had as long again as the client
-        # gave it (at most _MAX_SETTLE seconds).
+        # The request may still be running on the server (a timeout, or a proxy
+        # that dropped the connection): look again, less and less often, until
+        # it has had as long again as the client gave it (at most _MAX_SETTLE).
         settle = self._settle_time
         if settle is None:
             settle = min(self._core.timeout, _MAX_SETTLE)
-        give_up_at = failed_at + (settle if timed_out else 0.0)
+        give_up_at = failed_at + settle
         pause = 0.25
         while True:
             listing = await self._listing_since(project_id_segment, failed_at)
@@ -195,16 +202,24 @@ class Reconciler:
             failed_at = time.monotonic()
 
     async def _listing_since(self, project_id_segment: str, since: float) -> _Listing:
-        shared = self._inflight.get(project_id_segment)
-        if shared is not None and shared[0] >= since:
-            return await asyncio.shield(shared[1])
-        future: asyncio.Future[_Listing] = asyncio.get_running_loop().create_future()
+        """A listing that began at or after ``since``, shared by concurrent callers."""
+        while (shared := self._inflight.get(project_id_segment)) is not None:
+            began, future = shared
+            try:
+                listing = await asyncio.shield(future)
+            except _LeaderGone:
+                continue
+            if began >= since:
+                return listing
+            # That one began before our failure; wait for the next (or run it).
+        future = asyncio.get_running_loop().create_future()
         self._inflight[project_id_segment] = (time.monotonic(), future)
         try:
             listing = await self._list(project_id_segment)
         except BaseException as exc:
-            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-            future.exception()  # mark retrieved: followers may be none
+            failure = exc if isinstance(exc, Exception) else _LeaderGone()
+            future.set_exception(failure)
+            future.exception()  # retrieved: there may be no followers
             raise
         finally:
             if self._inflight.get(project_id_segment, (0.0, None))[1] is future:
@@ -221,16 +236,7 @@ class Reconciler:
             JobsEnvelope,
             idempotent=True,
         )
-        return _Listing(envelope.training_jobs, _parse_http_date(date), started)
-
-
-def _parse_http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
+        return _Listing(envelope.training_jobs, parse_http_date(date), started)
 
 
 def _parse_created(value: str) -> datetime | None:

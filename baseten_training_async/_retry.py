@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -115,6 +116,7 @@ class _Attempts:
         idempotent: bool,
         method: str,
         path: str,
+        started: float,
     ) -> None:
         self.policy = policy
         self.flow = flow
@@ -122,6 +124,7 @@ class _Attempts:
         self.method = method
         self.path = path
         self.budget_exhausted = False
+        self.started = started
 
     def should_retry(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
@@ -129,6 +132,8 @@ class _Attempts:
             return False
         if isinstance(exc, RateLimitError):
             return True  # server-directed and gated client-wide: no budget spent
+        if state.attempt_number > self.policy.max_retries:
+            return False  # out of attempts anyway: do not spend a token
         if not self.flow.budget.try_spend():
             self.budget_exhausted = True
             return False
@@ -148,8 +153,9 @@ class _Attempts:
         deadline = self.policy.deadline
         if deadline is None:
             return False
-        # idle_for counts the waits even when an injected sleep does not really wait.
-        elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
+        # From the first attempt (which ran before tenacity started); idle_for
+        # counts the waits even when an injected sleep does not really wait.
+        elapsed = max(time.monotonic() - self.started, state.idle_for)
         return elapsed + state.upcoming_sleep > deadline
 
     def before_sleep(self, state: RetryCallState) -> None:
@@ -185,6 +191,7 @@ async def call_with_retries(
             `RetryBudgetExhaustedError` when the client-wide retry
             budget refused a retry.
     """
+    started = time.monotonic()
     try:
         result = await attempt()
     except BasetenError as first_failure:
@@ -199,22 +206,15 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        result = await _retry_after_failure(again, policy, flow, idempotent, method, path)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started)
+        result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result
 
 
-async def _retry_after_failure(
-    attempt: Callable[[], Awaitable[T]],
-    policy: RetryPolicy,
-    flow: FlowControl,
-    idempotent: bool,
-    method: str,
-    path: str,
-) -> T:
-    hooks = _Attempts(policy, flow, idempotent, method, path)
+async def _retry_after_failure(attempt: Callable[[], Awaitable[T]], hooks: _Attempts) -> T:
     retrying = AsyncRetrying(
-        sleep=policy.sleep,
+        sleep=hooks.policy.sleep,
         stop=hooks.stop,
         wait=hooks.wait,
         retry=hooks.should_retry,
@@ -226,7 +226,7 @@ async def _retry_after_failure(
     except BasetenError as exc:
         if hooks.budget_exhausted:
             raise RetryBudgetExhaustedError(
-                f"{method} {path}: not retried because the client's retry budget is "
+                f"{hooks.method} {hooks.path}: not retried because the client's retry budget is "
                 f"exhausted (too many recent failures; the API may be down): {exc}",
                 maybe_committed=getattr(exc, "maybe_committed", False),
             ) from exc

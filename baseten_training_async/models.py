@@ -451,7 +451,7 @@ class JobTombstone(_Response):
 class LogLine(_Response):
     """One log line. ``timestamp`` is epoch nanoseconds as a decimal string."""
 
-    timestamp: str
+    timestamp: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,25}$")]
     message: str
     replica: str | None
     request_id: str | None = None

@@ -165,7 +165,12 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
     async with (
         api,
         AsyncTrainingClient(
-            api.api_key, base_url=api.url, retry_policy=DEMO_RETRIES, timeout=10
+            # A short timeout suits a server on this machine, and bounds how long
+            # a lost create is looked for before it is sent again.
+            api.api_key,
+            base_url=api.url,
+            retry_policy=DEMO_RETRIES,
+            timeout=2,
         ) as client,
     ):
         project = await client.projects.upsert("cli-demo")

@@ -122,7 +122,7 @@ class JobsResource(Resource):
         project = segment("project_id", project_id)
         return await self._core.reconciler.create(
             project,
-            b"",
+            None,
             name=None,
             headers=_idempotency_headers(idempotency_key),
             claims=None,
@@ -150,8 +150,9 @@ class JobsResource(Resource):
             project_id: The project to run in.
             specs: Any iterable or async iterable of specs; read lazily.
             concurrency: Workers; the client's ``max_concurrency`` still applies.
-            return_exceptions: Put each failure in its slot instead of raising
-                the first one (the rest are then cancelled).
+            return_exceptions: Put each failure in its slot. When False, the
+                first failure stops new creates; those in flight finish (so no
+                job the server made is lost), then that failure is raised.
             on_progress: Called as ``on_progress(done, failed, total)``;
                 ``total`` is None until the input is exhausted.
             adopt_existing: Return the existing job for a spec whose name a job

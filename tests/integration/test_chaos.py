@@ -110,6 +110,7 @@ async def test_2000_named_specs_exactly_once_through_create_many() -> None:
             assert isinstance(result, TrainingJob)
             assert api.jobs[result.id].spec["name"] == result.name
         assert reconciler.adopted > 0  # drops after commit were adopted, not resent
+        assert reconciler.listings < reconciler.reconciliations  # lookups share listings
         assert sent < 3600, sent
         assert elapsed < 120
 

@@ -72,14 +72,20 @@ async def test_return_exceptions_false_raises_the_first_failure(
 ) -> None:
     project = await client.projects.upsert("strict")
     api.inject("status", route=Route.CREATE_JOB, status=400, times=1)
+    api.inject("latency", route=Route.CREATE_JOB, delay=0.05)
+    reported: list[int] = []
     with pytest.raises(BadRequestError):
         await client.jobs.create_many(
             project.id,
             [_spec(f"s{i}") for i in range(50)],
             concurrency=4,
             return_exceptions=False,
+            on_progress=lambda done, failed, total: reported.append(done),
         )
     assert _client_tasks() == 1
+    # Creates in flight at the failure were allowed to finish, and none was lost.
+    assert len(api.jobs) == max(reported)
+    assert 1 <= len(api.jobs) < 49
 
 
 async def test_async_iterable_input_and_bad_concurrency(

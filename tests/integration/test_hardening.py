@@ -173,3 +173,22 @@ async def test_one_client_in_two_event_loops_is_a_clear_error() -> None:
             error = await asyncio.wait_for(asyncio.to_thread(other_loop), timeout=5)
     assert isinstance(error, BasetenError)
     assert "another event loop" in str(error)
+
+
+async def test_the_size_cap_counts_decompressed_bytes() -> None:
+    import gzip
+
+    packed = gzip.compress(b'{"training_projects": [' + b" " * 5_000_000 + b"]}")
+
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(
+            body=packed, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    async for url in _serve(bomb):
+        async with AsyncTrainingClient(
+            "k", base_url=url, max_response_bytes=100_000, max_retries=0
+        ) as client:
+            assert len(packed) < 100_000
+            with pytest.raises(APIResponseValidationError, match="100000-byte limit"):
+                await client.projects.list()

@@ -182,3 +182,24 @@ async def test_more_than_two_pages_in_one_millisecond_is_reported(
         ]
     assert got == [f"x{i}" for i in range(1000)] + [f"x{i}" for i in range(1500, 2500)]
     assert "may be missing" in caplog.text
+
+
+async def test_following_a_job_older_than_a_week_walks_its_history(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project_id, job_id = await _job(api, client)
+    created_ms = api.clock.now_ms()
+    api.set_logs(
+        job_id,
+        [
+            LogLine((created_ms + DAY_MS) * MS, "day 1", "INFO", None),
+            LogLine((created_ms + 9 * DAY_MS) * MS, "day 9", "INFO", None),
+        ],
+    )
+    api.clock.advance(10 * 24 * 3600)
+    api.force_status(job_id, JobStatus.COMPLETED)
+    got = [
+        line.message
+        async for line in client.jobs.logs(project_id, job_id, follow=True, poll_interval=0.01)
+    ]
+    assert got == ["day 1", "day 9"]

@@ -158,3 +158,19 @@ async def test_a_create_that_never_lands_stops_after_three_rounds(
     assert info.value.maybe_committed is False
     assert len(api.requests_for(Route.CREATE_JOB)) == 3
     assert api.jobs == {}
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "truncated_body"])
+async def test_a_success_whose_body_is_lost_is_adopted(
+    api: FakeTrainingAPI, client: AsyncTrainingClient, fault: str
+) -> None:
+    project = await client.projects.upsert("p")
+    api.inject(fault, route=Route.CREATE_JOB, times=1)
+    job = await client.jobs.create(project.id, _spec("garbled"))
+    assert job.name == "garbled"
+    assert _names(api) == {"garbled": 1}
+    api.inject(fault, route=Route.CREATE_JOB, times=1)
+    with pytest.raises(APIConnectionError) as info:
+        await client.jobs.create(project.id, _spec())
+    assert info.value.maybe_committed is True
+    assert len(api.jobs) == 2

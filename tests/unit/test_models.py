@@ -219,3 +219,11 @@ def test_job_status_sets() -> None:
     assert not JobStatus.ACTIVE & JobStatus.TERMINAL
     assert not JobStatus.is_terminal(JobStatus.PENDING)
     assert JobStatus.is_terminal(JobStatus.PREEMPTED)
+
+
+@pytest.mark.parametrize("stamp", ["abc", "", "-1", "1.5"])
+def test_log_timestamps_must_be_integer_nanoseconds(stamp: str) -> None:
+    from baseten_training_async import LogLine
+
+    with pytest.raises(msgspec.ValidationError, match="timestamp"):
+        msgspec.convert({"timestamp": stamp, "message": "m", "replica": None}, LogLine)

@@ -384,3 +384,45 @@ def test_cancelled_error_is_never_retryable() -> None:
 
     assert not is_retryable(asyncio.CancelledError(), idempotent=True)
     assert not is_retryable(ValueError(), idempotent=True)
+
+
+async def test_a_huge_retry_after_is_capped_for_the_whole_client(mocked: aioresponses) -> None:
+    sleeps = SleepRecorder()
+    policy = RetryPolicy(max_retries=1, max_retry_after=5.0, sleep=sleeps)
+    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy) as client:
+        mocked.get(PROJECTS, status=429, payload={"retry_after": 3600})
+        mocked.get(PROJECTS, payload=SUCCESS_LIST)
+        await client.projects.list()
+    assert sleeps.calls
+    assert max(sleeps.calls) <= 5.0 * 1.2 + 1e-9  # the retry's wait and the gate's, jittered
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        (None, {"retry_after": 10**400}),
+        ("inf", None),
+        ("nan", {}),
+        ("-5", None),
+        (None, {"retry_after": True}),
+    ],
+)
+def test_nonsense_retry_after_values_are_ignored(header: str | None, body: object) -> None:
+    from baseten_training_async._errors import parse_retry_after
+
+    assert parse_retry_after(header, body) is None
+
+
+async def test_the_budget_is_not_spent_on_a_retry_that_will_not_happen(
+    mocked: aioresponses,
+) -> None:
+    budget = RetryBudget(capacity=10)
+    policy = RetryPolicy(max_retries=2, sleep=SleepRecorder())
+    async with AsyncTrainingClient(
+        KEY, base_url=BASE, retry_policy=policy, retry_budget=budget
+    ) as client:
+        mocked.get(PROJECTS, status=502, repeat=True)
+        with pytest.raises(InternalServerError):
+            await client.projects.list()
+    assert budget.spent == 2
+    assert _calls(mocked, "GET", PROJECTS) == 3
