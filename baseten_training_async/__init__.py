@@ -21,10 +21,13 @@ from ._errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._limits import RetryBudget
+from ._fanout import ProgressCallback
+from ._limits import FlowControl, RetryBudget
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
 from ._version import __version__
+from .resources import JobsResource, ProjectsResource
+from .resources.jobs import SpecInput, TimePoint
 from .models import (
     Accelerator,
     AvailabilityModel,
@@ -102,6 +105,7 @@ __all__ = [
     "DockerAuth",
     "DockerAuthMethod",
     "FileSummary",
+    "FlowControl",
     "GcpOidcDockerAuth",
     "GcpServiceAccountJsonDockerAuth",
     "GitInfo",
@@ -115,6 +119,7 @@ __all__ = [
     "JobNodeMetrics",
     "JobStatus",
     "JobTombstone",
+    "JobsResource",
     "LoadCheckpointConfig",
     "LogLevel",
     "LogLine",
@@ -123,7 +128,9 @@ __all__ = [
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
+    "ProgressCallback",
     "ProjectTombstone",
+    "ProjectsResource",
     "RateLimitError",
     "RegistrySecretDockerAuth",
     "ResourceMetrics",
@@ -133,8 +140,10 @@ __all__ = [
     "Runtime",
     "S3Artifact",
     "SecretReference",
+    "SpecInput",
     "StorageMetrics",
     "TeamGpuCapacity",
+    "TimePoint",
     "TrainingCapacity",
     "TrainingJob",
     "TrainingJobSpec",

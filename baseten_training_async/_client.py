@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from ._codec import ENCODER, decoder_for, has_control_characters
 from ._errors import APIResponseValidationError, InvalidInputError, RateLimitError, body_snippet
 from ._errors import status_error as _status_error
 from ._http import AIOHTTP_VERSION, QueryParams, Transport
@@ -19,7 +20,6 @@ from ._limits import FlowControl, RetryBudget
 from ._reconcile import Reconciler
 from ._retry import RetryPolicy, call_with_retries
 from ._version import __version__
-from .resources._base import has_control_characters
 from .resources.jobs import JobsResource
 from .resources.projects import ProjectsResource
 
@@ -32,17 +32,6 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_MAX_CONCURRENCY = 64
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-_encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
-
-
-def decoder_for(response_type: type[T]) -> msgspec.json.Decoder[T]:
-    """The JSON decoder for a type, built once and reused."""
-    decoder = _decoders.get(response_type)
-    if decoder is None:
-        decoder = _decoders[response_type] = msgspec.json.Decoder(response_type)
-    return decoder
 
 
 def _check_header_value(field: str, value: str) -> str:
@@ -132,7 +121,7 @@ class _Core:
         idempotent: bool,
     ) -> tuple[T, str | None]:
         """Like `request`, also returning the response's ``Date`` header."""
-        payload = body if body is None or isinstance(body, bytes) else _encoder.encode(body)
+        payload = body if body is None or isinstance(body, bytes) else ENCODER.encode(body)
         decoder = decoder_for(response_type)
 
         async def attempt() -> tuple[T, str | None]:

@@ -46,7 +46,7 @@ async def main(args: Any) -> dict[str, Any]:
 
         if args.scenario == "decode":
             try:  # exactly the decoder the SDK's projects.list() uses
-                from baseten_training_async._client import decoder_for
+                from baseten_training_async._codec import decoder_for
                 from baseten_training_async._wire import ProjectsEnvelope
 
                 decoder: Any = decoder_for(ProjectsEnvelope)

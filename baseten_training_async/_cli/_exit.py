@@ -98,7 +98,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, PermissionDeniedError):
         return f"permission denied: {text}"
     if isinstance(exc, InvalidInputError) and exc.field == "api_key":
-        return "no API key: pass --api-key or set $BASETEN_API_KEY"
+        if "no API key" in text:
+            return "no API key: pass --api-key or set $BASETEN_API_KEY"
+        return f"invalid API key: {text}"
     if isinstance(exc, NotFoundError):
         return f"not found: {text}"
     if isinstance(exc, APIStatusError):

@@ -8,15 +8,15 @@ from urllib.parse import quote
 
 import msgspec
 
+from .._codec import ENCODER, has_control_characters
 from .._errors import InvalidInputError
 
 if TYPE_CHECKING:
     from .._client import _Core
 
-__all__ = ["Resource", "checked_struct", "has_control_characters", "segment"]
+__all__ = ["Resource", "checked_struct", "segment"]
 
 S = TypeVar("S", bound=msgspec.Struct)
-_encoder = msgspec.json.Encoder()
 
 
 class Resource:
@@ -26,11 +26,6 @@ class Resource:
 
     def __init__(self, core: _Core) -> None:
         self._core = core
-
-
-def has_control_characters(value: str) -> bool:
-    """Whether ``value`` holds C0 controls or DEL, which must never reach a header or path."""
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
 def segment(field: str, value: object) -> str:
@@ -81,14 +76,14 @@ def checked_struct(field: str, value: Any, struct_type: type[S]) -> tuple[S, byt
     """
     try:
         if isinstance(value, struct_type):
-            encoded = _encoder.encode(value)
+            encoded = ENCODER.encode(value)
             return msgspec.json.decode(encoded, type=struct_type), encoded
         if not isinstance(value, Mapping):
             raise InvalidInputError(
                 field, f"must be a {struct_type.__name__} or a dict, got {type(value).__name__}"
             )
         checked = msgspec.convert(value, struct_type)
-        return checked, _encoder.encode(checked)
+        return checked, ENCODER.encode(checked)
     except msgspec.ValidationError as exc:
         path = _field_path(exc)
         raise InvalidInputError(f"{field}.{path}" if path else field, str(exc)) from None

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Ma
 from datetime import datetime
 from typing import Any, Literal
 
+from .._codec import has_control_characters
 from .._errors import BasetenError, InvalidInputError, NotFoundError
 from .._fanout import ProgressCallback, run_create_many
 from .._pagination import AsyncPager, iter_logs, offset_token_pages, single_page
@@ -31,7 +32,7 @@ from ..models import (
     TrainingJob,
     TrainingJobSpec,
 )
-from ._base import Resource, checked_struct, has_control_characters, segment
+from ._base import Resource, checked_struct, segment
 
 __all__ = ["JobsResource", "SpecInput", "TimePoint"]
 
@@ -228,10 +229,10 @@ class JobsResource(Resource):
         Raises:
             NotFoundError: No job has this id.
         """
-        for job in await self.search(job_id=job_id):
-            if job.id == job_id:
-                return job
-        raise NotFoundError(f"no training job with id {job_id!r}", status_code=404)
+        matches = [job for job in await self.search(job_id=job_id) if job.id == job_id]
+        if not matches:
+            raise NotFoundError(f"no training job with id {job_id!r}", status_code=404)
+        return matches[0]
 
     async def stop(self, project_id: str, job_id: str) -> TrainingJob:
         """Stop a running job."""

@@ -549,6 +549,13 @@ async def test_failure_exit_codes(fake: FakeTrainingAPI) -> None:
     assert no_key.code == 3
     assert no_key.stderr == "error: no API key: pass --api-key or set $BASETEN_API_KEY\n"
 
+    newline_key = await cli(
+        "projects", "list", env=_env(BASETEN_BASE_URL=fake.url, BASETEN_API_KEY="k\n")
+    )
+    assert newline_key.code == 3
+    assert "invalid API key" in newline_key.stderr
+    assert "whitespace" in newline_key.stderr
+
     fake.inject("status", route=Route.LIST_PROJECTS, status=403, message="not your team", times=1)
     forbidden = await cli("projects", "list", api=fake)
     assert forbidden.code == 3
