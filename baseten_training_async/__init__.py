@@ -26,8 +26,6 @@ from ._limits import FlowControl, RetryBudget
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
 from ._version import __version__
-from .resources import JobsResource, ProjectsResource
-from .resources.jobs import SpecInput, TimePoint
 from .models import (
     Accelerator,
     AvailabilityModel,
@@ -77,6 +75,8 @@ from .models import (
     User,
     WeightSource,
 )
+from .resources import JobsResource, ProjectsResource
+from .resources.jobs import SpecInput, TimePoint
 
 __all__ = [
     "APIConnectionError",
