@@ -18,5 +18,8 @@ async def api() -> AsyncIterator[FakeTrainingAPI]:
 
 @pytest.fixture
 async def client(api: FakeTrainingAPI) -> AsyncIterator[AsyncTrainingClient]:
-    async with AsyncTrainingClient(api.api_key, base_url=api.url, retry_policy=FAST_RETRIES) as c:
+    # A short timeout also bounds how long a lost create is looked for.
+    async with AsyncTrainingClient(
+        api.api_key, base_url=api.url, retry_policy=FAST_RETRIES, timeout=2
+    ) as c:
         yield c

@@ -348,6 +348,8 @@ async def test_jobs_create_count_fans_out_exactly_once(fake: FakeTrainingAPI) ->
     fake.inject("drop_before", route=Route.CREATE_JOB, probability=0.1)
     result = await cli(
         "--json",
+        "--request-timeout",
+        "2",
         "jobs",
         "create",
         pid,
