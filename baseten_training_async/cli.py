@@ -23,8 +23,8 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 from ._cli._exit import (
     EXIT_CODES_HELP,
@@ -49,34 +49,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+_N = TypeVar("_N", int, float)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+def _number(
+    kind: Callable[[str], _N], noun: str, *, minimum: float, strict: bool
+) -> Callable[[str], _N]:
+    """An argparse type: ``kind`` parsed from text, at least (or above) ``minimum``."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if value < minimum or (strict and not value > minimum):
+            bound = "above" if strict else "at least"
+            raise argparse.ArgumentTypeError(f"{text!r} must be {bound} {minimum:g}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
+_positive_int = _number(int, "an integer", minimum=1, strict=False)
+_non_negative_int = _number(int, "an integer", minimum=0, strict=False)
+_positive_float = _number(float, "a number", minimum=0, strict=True)
 
 
 def _accelerator(text: str) -> tuple[str, int]:
