@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
 
 from .._client import AsyncTrainingClient
@@ -22,6 +20,7 @@ from ..models import (
     TrainingJobSpec,
 )
 from ..testing import FakeClock, FakeTrainingAPI, JobTimings, Route
+from ..testing._standalone import standalone_api, stop_on_signals
 from ._output import Output, ProgressFn, format_log_line, one_line, short_status
 
 __all__ = ["demo", "fake_server"]
@@ -30,22 +29,6 @@ DEFAULT_FAKE_KEY: Final = "fake-api-key"
 DEMO_IMAGE: Final = "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
 # Snappier than the SDK's defaults (the fake answers in microseconds), same shape.
 DEMO_RETRIES: Final = RetryPolicy(max_retries=8, initial_backoff=0.05, max_backoff=1.0)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """Set ``stop`` on SIGINT/SIGTERM while inside the block (where supported)."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 async def fake_server(args: argparse.Namespace, out: Output) -> int:
@@ -58,18 +41,17 @@ async def fake_server(args: argparse.Namespace, out: Output) -> int:
     Returns:
         The exit code.
     """
-    api = FakeTrainingAPI(
+    api = standalone_api(
         api_key=args.api_key or DEFAULT_FAKE_KEY,
         seed=args.seed,
-        rate_limit=args.rate_limit,
-        clock=FakeClock.real(speed=args.speed),
         host=args.host,
         port=args.port,
-        timings=JobTimings(running=args.job_seconds),
-        request_log_limit=10_000,
+        speed=args.speed,
+        job_seconds=args.job_seconds,
+        rate_limit=args.rate_limit,
     )
     stop = asyncio.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         async with api:
             if out.json_mode:
                 out.json({"url": api.url, "api_key": api.api_key})

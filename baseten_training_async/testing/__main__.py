@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 
-from ._clock import FakeClock
-from ._models import JobTimings
-from ._server import FakeTrainingAPI
+from ._standalone import standalone_api, stop_on_signals
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,28 +36,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    api = FakeTrainingAPI(
+    api = standalone_api(
         api_key=args.api_key,
         seed=args.seed,
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        job_seconds=args.job_seconds,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
         capacity=args.capacity,
-        clock=FakeClock.real(speed=args.speed),
-        host=args.host,
-        port=args.port,
-        timings=JobTimings(running=args.job_seconds),
-        request_log_limit=10_000,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    async with api:
-        print(f"Fake Baseten Training API listening on {api.url}", flush=True)
-        print(f"API key: {api.api_key}", flush=True)
-        print(f"export BASETEN_BASE_URL={api.url} BASETEN_API_KEY={api.api_key}", flush=True)
-        await stop.wait()
+    with stop_on_signals(stop):
+        async with api:
+            print(f"Fake Baseten Training API listening on {api.url}", flush=True)
+            print(f"API key: {api.api_key}", flush=True)
+            print(f"export BASETEN_BASE_URL={api.url} BASETEN_API_KEY={api.api_key}", flush=True)
+            await stop.wait()
     print("Stopped.", flush=True)
 
 
