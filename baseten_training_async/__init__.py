@@ -1,6 +1,7 @@
 """Async-first, typed Python SDK for the Baseten Training API."""
 
-from ._client import AsyncTrainingClient
+from ._client import AsyncTrainingClient, ClientStats
+from ._clock import Clock
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -21,10 +22,12 @@ from ._errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._fanout import ProgressCallback
+from ._fanout import CreateManyError, ProgressCallback
 from ._limits import FlowControl, RetryBudget
 from ._pagination import AsyncPager
+from ._reconcile import DuplicateJobWarning
 from ._retry import RetryPolicy
+from ._transport import HTTPRequest, HTTPResponse, Transport
 from ._version import __version__
 from .models import (
     Accelerator,
@@ -100,16 +103,22 @@ __all__ = [
     "CheckpointFile",
     "CheckpointingConfig",
     "ClientClosedError",
+    "ClientStats",
+    "Clock",
     "Compute",
     "ConflictError",
+    "CreateManyError",
     "DockerAuth",
     "DockerAuthMethod",
+    "DuplicateJobWarning",
     "FileSummary",
     "FlowControl",
     "GcpOidcDockerAuth",
     "GcpServiceAccountJsonDockerAuth",
     "GitInfo",
     "GpuCapacity",
+    "HTTPRequest",
+    "HTTPResponse",
     "Image",
     "InstanceType",
     "InteractiveSessionConfig",
@@ -149,6 +158,7 @@ __all__ = [
     "TrainingJobSpec",
     "TrainingProject",
     "TrainingProjectSummary",
+    "Transport",
     "TrussUserEnv",
     "UnprocessableEntityError",
     "User",

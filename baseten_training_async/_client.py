@@ -2,36 +2,65 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 import os
 import platform
 import warnings
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Literal
 from urllib.parse import urlsplit
 
-import msgspec
-
-from ._codec import ENCODER, decoder_for, has_control_characters
-from ._errors import APIResponseValidationError, InvalidInputError, RateLimitError, body_snippet
-from ._errors import status_error as _status_error
-from ._http import AIOHTTP_VERSION, QueryParams, Transport
+from ._clock import DEFAULT_CLOCK, Clock
+from ._codec import has_control_characters
+from ._core import Core, Redactor
+from ._errors import InvalidInputError
+from ._http import AIOHTTP_VERSION, AiohttpTransport
 from ._limits import FlowControl, RetryBudget
 from ._reconcile import Reconciler
-from ._retry import RetryPolicy, call_with_retries
+from ._retry import RetryPolicy
+from ._transport import Transport
 from ._version import __version__
 from .resources.jobs import JobsResource
 from .resources.projects import ProjectsResource
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncTrainingClient"]
-
-T = TypeVar("T")
+__all__ = ["DEFAULT_BASE_URL", "AsyncTrainingClient", "ClientStats"]
 
 DEFAULT_BASE_URL = "https://api.baseten.co"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_MAX_CONCURRENCY = 64
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_COMMIT_WINDOW = 60.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientStats:
+    """A snapshot of what a client has done, for dashboards and tests.
+
+    Attributes:
+        reconciliations: Creates whose outcome was unknown and were looked up.
+        adopted: Of those, jobs found and returned instead of resent.
+        resent: Creates sent again after being proven absent.
+        listings: Job listings made to reconcile.
+        duplicates: (name, job id) of each second job found under a name.
+        rate_limited: 429 responses seen.
+        gate_waits: Times an attempt waited for the 429 cool-down.
+        retries: Retries spent from the retry budget.
+        retries_refused: Retries the budget refused.
+        in_flight: Attempts in flight right now.
+    """
+
+    reconciliations: int
+    adopted: int
+    resent: int
+    listings: int
+    duplicates: tuple[tuple[str, str], ...]
+    rate_limited: int
+    gate_waits: int
+    retries: int
+    retries_refused: int
+    in_flight: int
 
 
 def _check_header_value(field: str, value: str) -> str:
@@ -52,7 +81,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 -- raises on a port out of range or not a number
+    except ValueError as exc:
+        raise InvalidInputError("base_url", f"is not a valid URL ({exc}): {base_url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError("base_url", f"must be an http(s) URL with a host, got {base_url!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
@@ -66,105 +99,23 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     return base_url.rstrip("/")
 
 
-class _Core:
-    """What resources need: the request pipeline and the client's settings."""
-
-    def __init__(
-        self,
-        transport: Transport,
-        flow: FlowControl,
-        policy: RetryPolicy,
-        timeout: float,
-    ) -> None:
-        self.transport = transport
-        self.flow = flow
-        self.policy = policy
-        self.timeout = timeout
-        # Per core, so that a with_options() view reconciles with its own settings.
-        self.reconciler = Reconciler(self)
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        response_type: type[T],
-        *,
-        body: Any = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool,
-    ) -> T:
-        """Send a request with retries and decode its JSON body into ``response_type``.
-
-        ``body`` is a model to encode, or bytes already encoded.
-        """
-        value, _ = await self.request_with_date(
-            method,
-            path,
-            response_type,
-            body=body,
-            params=params,
-            headers=headers,
-            idempotent=idempotent,
+def _check_seconds(field: str, value: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInputError(
+            field, f"must be a positive, finite number of seconds, got {value!r}"
         )
-        return value
+    return float(value)
 
-    async def request_with_date(
-        self,
-        method: str,
-        path: str,
-        response_type: type[T],
-        *,
-        body: Any = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool,
-    ) -> tuple[T, str | None]:
-        """Like `request`, also returning the response's ``Date`` header."""
-        payload = body if body is None or isinstance(body, bytes) else ENCODER.encode(body)
-        decoder = decoder_for(response_type)
 
-        async def attempt() -> tuple[T, str | None]:
-            await self.flow.acquire()
-            try:
-                response = await self.transport.send(
-                    method, path, params=params, body=payload, headers=headers, timeout=self.timeout
-                )
-            finally:
-                self.flow.release()
-            if response.status >= 300:
-                error = _status_error(
-                    response.status,
-                    self.transport.redact(response.body),
-                    response.headers,
-                    method=method,
-                    path=path,
-                )
-                if isinstance(error, RateLimitError):
-                    wait = error.retry_after
-                    if wait is not None:
-                        wait = min(wait, self.policy.max_retry_after)
-                    self.flow.record_rate_limited(wait)
-                raise error
-            self.flow.record_success()
-            try:
-                return decoder.decode(response.body), response.headers.get("Date")
-            except msgspec.DecodeError as exc:  # ValidationError is a subclass
-                snippet = body_snippet(self.transport.redact(response.body))
-                raise APIResponseValidationError(
-                    f"{method} {path}: unexpected response body ({exc}); body starts {snippet!r}",
-                    status_code=response.status,
-                    body_snippet=snippet,
-                ) from None
-
-        return await call_with_retries(
-            attempt,
-            policy=self.policy,
-            flow=self.flow,
-            idempotent=idempotent,
-            method=method,
-            path=path,
-        )
+def _check_count(field: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(field, f"must be a positive integer, got {value!r}")
+    return value
 
 
 class AsyncTrainingClient:
@@ -184,6 +135,19 @@ class AsyncTrainingClient:
         retry_budget: The client-wide budget that stops retry storms.
         max_response_bytes: Larger response bodies are refused.
         allow_insecure_http: Allow plain ``http://`` to a non-loopback host.
+        transport: What sends requests; aiohttp by default.
+            `baseten_training_async.testing.MockTransport` answers in memory.
+        clock: What every wait and deadline uses; real time by default (and
+            fake time inside `baseten_training_async.testing.fake_time`).
+        commit_window: Seconds after a create's outcome became unknown during
+            which the server may still commit it. The create is sent again
+            only once it is proven absent after this window.
+        on_unknown_outcome: ``"reconcile"`` (default): look a create with an
+            unknown outcome up by name, waiting up to ``commit_window``.
+            ``"raise"``: raise ``APIConnectionError(maybe_committed=True)``
+            at once (``create_many`` always reconciles).
+        stop_duplicates: Stop a second job that appears under a name after a
+            resend (a server that committed later than ``commit_window``).
 
     Raises:
         InvalidInputError: No API key, or an invalid setting.
@@ -208,6 +172,11 @@ class AsyncTrainingClient:
         retry_budget: RetryBudget | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        commit_window: float = DEFAULT_COMMIT_WINDOW,
+        on_unknown_outcome: Literal["reconcile", "raise"] = "reconcile",
+        stop_duplicates: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BASETEN_API_KEY")
         if not key:
@@ -216,38 +185,50 @@ class AsyncTrainingClient:
             )
         _check_header_value("api_key", key)
         url = base_url or os.environ.get("BASETEN_BASE_URL") or DEFAULT_BASE_URL
-        self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
-        if timeout <= 0:
-            raise InvalidInputError("timeout", "must be positive")
-        if max_concurrency < 1:
-            raise InvalidInputError("max_concurrency", "must be at least 1")
-        if max_response_bytes < 1:
-            raise InvalidInputError("max_response_bytes", "must be positive")
-        policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        transport = Transport(
-            base_url=self._base_url,
+        base = _check_base_url(url, allow_insecure_http=allow_insecure_http)
+        _check_seconds("timeout", timeout)
+        _check_count("max_concurrency", max_concurrency)
+        _check_count("max_response_bytes", max_response_bytes)
+        _check_seconds("commit_window", commit_window)
+        if on_unknown_outcome not in ("reconcile", "raise"):
+            raise InvalidInputError("on_unknown_outcome", "must be 'reconcile' or 'raise'")
+        if transport is not None and not isinstance(transport, Transport):
+            raise InvalidInputError("transport", "must have async send(request) and aclose()")
+        clock = clock or DEFAULT_CLOCK
+        core = Core(
+            transport=transport
+            or AiohttpTransport(
+                max_connections=max_concurrency, max_response_bytes=max_response_bytes
+            ),
+            flow=FlowControl(
+                max_concurrency=max_concurrency, budget=retry_budget or RetryBudget(), clock=clock
+            ),
+            policy=retry_policy or RetryPolicy(max_retries=max_retries),
+            clock=clock,
+            timeout=float(timeout),
+            base_url=base,
             headers={"Authorization": f"Api-Key {key}", "User-Agent": _user_agent()},
-            max_connections=max_concurrency,
-            max_response_bytes=max_response_bytes,
-            secret=key,
+            redactor=Redactor(key),
         )
-        flow = FlowControl(
-            max_concurrency=max_concurrency,
-            budget=retry_budget or RetryBudget(),
-            sleep=policy.sleep,
+        reconciler = Reconciler(
+            commit_window=commit_window,
+            raise_on_unknown=on_unknown_outcome == "raise",
+            stop_duplicates=stop_duplicates,
         )
-        self._owns_transport = True
-        self._init_resources(_Core(transport, flow, policy, timeout))
+        self._owns_transport = transport is None
+        self._attach(core, reconciler)
 
-    def _init_resources(self, core: _Core) -> None:
+    def _attach(self, core: Core, reconciler: Reconciler) -> None:
+        """The one place a client (or a view of one) gets its state."""
         self._core = core
-        self.projects = ProjectsResource(core)
-        self.jobs = JobsResource(core)
+        self._reconciler = reconciler
+        self.projects = ProjectsResource(core, reconciler)
+        self.jobs = JobsResource(core, reconciler)
 
     @property
     def base_url(self) -> str:
         """The API's base URL."""
-        return self._base_url
+        return self._core.base_url
 
     @property
     def timeout(self) -> float:
@@ -264,34 +245,53 @@ class AsyncTrainingClient:
         """Client-wide concurrency, 429 cool-down and retry-budget state."""
         return self._core.flow
 
+    @property
+    def clock(self) -> Clock:
+        """The clock every wait and deadline of this client uses."""
+        return self._core.clock
+
+    @property
+    def commit_window(self) -> float:
+        """Seconds a create with an unknown outcome may still be committed by the server."""
+        return self._reconciler.commit_window
+
+    def stats(self) -> ClientStats:
+        """What this client (and its views) have done so far."""
+        flow = self._core.flow
+        r = self._reconciler.stats
+        return ClientStats(
+            reconciliations=r.reconciliations,
+            adopted=r.adopted,
+            resent=r.resent,
+            listings=r.listings,
+            duplicates=tuple(r.duplicates),
+            rate_limited=flow.rate_limited,
+            gate_waits=flow.gate_waits,
+            retries=flow.budget.spent,
+            retries_refused=flow.budget.refused,
+            in_flight=flow.in_flight,
+        )
+
     def with_options(
         self, *, timeout: float | None = None, max_retries: int | None = None
     ) -> AsyncTrainingClient:
         """A view of this client with other per-call settings.
 
-        The view shares the connection pool and flow control; closing either
-        closes both.
+        The view shares the connection pool, flow control and reconciliation
+        with this client; closing either closes both.
 
         Example:
             >>> job = await client.with_options(timeout=5).jobs.retrieve(p, j)  # doctest: +SKIP
         """
-        if timeout is not None and timeout <= 0:
-            raise InvalidInputError("timeout", "must be positive")
         core = self._core
-        policy = core.policy
+        changes: dict[str, object] = {}
+        if timeout is not None:
+            changes["timeout"] = _check_seconds("timeout", timeout)
         if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                initial_backoff=policy.initial_backoff,
-                max_backoff=policy.max_backoff,
-                max_retry_after=policy.max_retry_after,
-                deadline=policy.deadline,
-                sleep=policy.sleep,
-            )
-        view = object.__new__(AsyncTrainingClient)
-        view._base_url = self._base_url
+            changes["policy"] = dataclasses.replace(core.policy, max_retries=max_retries)
+        view = AsyncTrainingClient.__new__(AsyncTrainingClient)
         view._owns_transport = False
-        view._init_resources(_Core(core.transport, core.flow, policy, timeout or core.timeout))
+        view._attach(dataclasses.replace(core, **changes), self._reconciler)  # type: ignore[arg-type]
         return view
 
     async def aclose(self) -> None:
@@ -305,11 +305,16 @@ class AsyncTrainingClient:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncTrainingClient(base_url={self._base_url!r}, api_key=<redacted>)"
+        return f"AsyncTrainingClient(base_url={self._core.base_url!r}, api_key=<redacted>)"
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
-        if core is not None and self._owns_transport and core.transport.has_open_session:
+        if (
+            core is not None
+            and self._owns_transport
+            and isinstance(core.transport, AiohttpTransport)
+            and core.transport.has_open_session
+        ):
             warnings.warn(
                 f"{self!r} was never closed; use 'async with' or await client.aclose()",
                 ResourceWarning,

@@ -2,7 +2,7 @@
 
 `SYSTEM_CLOCK` reads `time.monotonic` and sleeps with `asyncio.sleep`. A client
 takes another through ``AsyncTrainingClient(clock=...)``; the testing switch
-(`baseten_training_async.testing.fake_time`) swaps in a `FakeClock` for every
+(`baseten_training_async.testing.fake_time`) swaps in a `VirtualClock` for every
 client that uses the default, so a 30-minute wait runs in milliseconds while
 deadlines still advance.
 """
@@ -17,8 +17,8 @@ __all__ = [
     "DEFAULT_CLOCK",
     "SYSTEM_CLOCK",
     "Clock",
-    "FakeClock",
     "SystemClock",
+    "VirtualClock",
     "current_clock",
     "set_clock",
 ]
@@ -54,7 +54,7 @@ class SystemClock:
         return "SystemClock()"
 
 
-class FakeClock:
+class VirtualClock:
     """A clock that advances only when something sleeps on it.
 
     A sleep moves the clock forward by its duration and yields to the event
@@ -88,7 +88,7 @@ class FakeClock:
         self._now += max(0.0, seconds)
 
     def __repr__(self) -> str:
-        return f"FakeClock(now={self._now:.3f})"
+        return f"VirtualClock(now={self._now:.3f})"
 
 
 SYSTEM_CLOCK: Clock = SystemClock()

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from ._dates import parse_http_date
+from .models import TrainingJob, TrainingJobSpec
 
 __all__ = [
     "APIConnectionError",
@@ -34,6 +35,7 @@ __all__ = [
     "RetryBudgetExhaustedError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "budget_exhausted",
 ]
 
 _SNIPPET_CHARS = 200
@@ -152,7 +154,11 @@ class APIConnectionError(BasetenError):
     """
 
     def __init__(
-        self, message: str, *, maybe_committed: bool = False, spec: Any | None = None
+        self,
+        message: str,
+        *,
+        maybe_committed: bool = False,
+        spec: TrainingJobSpec | None = None,
     ) -> None:
         super().__init__(message)
         self.maybe_committed = maybe_committed
@@ -163,12 +169,38 @@ class APITimeoutError(APIConnectionError):
     """An attempt took longer than its timeout."""
 
 
-class RetryBudgetExhaustedError(APIConnectionError):
+class RetryBudgetExhaustedError(BasetenError):
     """The client stopped retrying because too many recent calls needed retries.
 
-    This protects an API that is down from a retry storm: the error that
-    would have been retried is the ``__cause__``.
+    This protects an API that is down from a retry storm. The error raised is
+    the last attempt's own error, of its own class (a 503 is still an
+    `InternalServerError` with its ``status_code``), that is also an instance
+    of this class: catch either.
     """
+
+
+_budget_classes: dict[type[BasetenError], type[BasetenError]] = {}
+
+
+def budget_exhausted(error: BasetenError) -> BasetenError:
+    """``error`` again, also marked as a `RetryBudgetExhaustedError`."""
+    if isinstance(error, RetryBudgetExhaustedError):
+        return error
+    cls = type(error)
+    marked = _budget_classes.get(cls)
+    if marked is None:
+        marked = type(
+            cls.__name__, (cls, RetryBudgetExhaustedError), {"__module__": cls.__module__}
+        )
+        _budget_classes[cls] = marked
+    copy = cls.__new__(marked)
+    copy.__dict__.update(error.__dict__)
+    copy.args = error.args
+    copy.add_note(
+        "not retried: the client's retry budget is exhausted "
+        "(too many recent failures; the API may be down)"
+    )
+    return copy
 
 
 class APIResponseValidationError(BasetenError):
@@ -177,12 +209,22 @@ class APIResponseValidationError(BasetenError):
     Attributes:
         status_code: The HTTP status of the response.
         body_snippet: The first characters of the body.
+        committed: For a create: the server answered 2xx, so the job exists
+            although its body could not be read. Never send it again.
     """
 
-    def __init__(self, message: str, *, status_code: int = 200, body_snippet: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 200,
+        body_snippet: str = "",
+        committed: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body_snippet = body_snippet
+        self.committed = committed
 
 
 class PaginationError(APIResponseValidationError):
@@ -196,7 +238,7 @@ class WaitTimeoutError(BasetenError, TimeoutError):
         job: The last state of the job that was seen.
     """
 
-    def __init__(self, message: str, *, job: Any) -> None:
+    def __init__(self, message: str, *, job: TrainingJob) -> None:
         super().__init__(message)
         self.job = job
 
@@ -224,7 +266,7 @@ def _message_from(parsed: Any, raw: bytes, status: int) -> str:
             if isinstance(value, str) and value:
                 return value
             if value:  # e.g. FastAPI's list of validation problems
-                return msgspec.json.encode(value).decode()
+                return body_snippet(msgspec.json.encode(value))
     text = body_snippet(raw).strip()
     return text or f"HTTP {status}"
 
@@ -259,6 +301,25 @@ def parse_retry_after(header: str | None, body: Any) -> float | None:
     return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
+_PARSE_LIMIT = 64 * 1024  # error bodies larger than this are not parsed as JSON
+
+
+def safe_json(raw: bytes, limit: int = _PARSE_LIMIT) -> Any:
+    """Parse an error body as JSON if it is small and well formed, else return its text.
+
+    Bounded in size and in nesting (msgspec raises `RecursionError` on very
+    deep documents), so a hostile error body costs little to read.
+    """
+    if not raw:
+        return None
+    if len(raw) > limit:
+        return body_snippet(raw)
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return raw[:limit].decode("utf-8", "replace")
+
+
 def status_error(
     status: int,
     raw: bytes,
@@ -266,17 +327,19 @@ def status_error(
     *,
     method: str,
     path: str,
+    request_id: str | None = None,
 ) -> APIStatusError:
-    """Build the exception for a non-success response."""
-    try:
-        parsed: Any = msgspec.json.decode(raw) if raw else None
-    except msgspec.DecodeError:
-        parsed = raw.decode("utf-8", "replace")
+    """Build the exception for a non-success response.
+
+    ``raw`` must already be redacted. Only a bounded prefix is parsed; the
+    message, ``code`` and ``retry_after`` come from it.
+    """
+    parsed = safe_json(raw)
     message = _message_from(parsed, raw, status)
     common: dict[str, Any] = {
         "status_code": status,
         "body": parsed,
-        "request_id": headers.get("x-request-id"),
+        "request_id": request_id,
         "method": method,
         "path": path,
     }

@@ -1,26 +1,50 @@
-"""``create_many``: a fixed pool of workers creating jobs exactly once each."""
+"""``create_many``: a fixed pool of workers creating jobs exactly once each.
+
+No result is ever lost. Whatever stops a batch early (a failure with
+``return_exceptions=False``, a raising ``on_progress``, a raising spec
+iterator), the creates already in flight finish first, and the error raised
+(`CreateManyError`) carries every spec's outcome. Only cancelling the caller
+cancels creates in flight: a cancelled create may still have made its job,
+which a re-run with ``adopt_existing=True`` picks up by name.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from ._core import Core
 from ._errors import BasetenError, InvalidInputError
-from ._reconcile import Claims
-from ._wire import JobsEnvelope
+from ._reconcile import Claims, Reconciler
+from ._wire import CREATE_JOB, LIST_JOBS
 from .models import TrainingJob, TrainingJobSpec
 
-if TYPE_CHECKING:
-    from ._client import _Core
-
-__all__ = ["FanoutStats", "ProgressCallback", "run_create_many"]
+__all__ = ["CreateManyError", "FanoutStats", "ProgressCallback", "run_create_many"]
 
 ProgressCallback = Callable[[int, int, int | None], object]
 """``on_progress(done, failed, total)``; ``total`` is None until the input ends."""
 
 S = TypeVar("S")
 _END: Any = object()
+
+
+class CreateManyError(BasetenError):
+    """``create_many`` stopped early; no result is lost.
+
+    Raised with ``return_exceptions=False`` after a create failed, or whenever
+    ``on_progress`` or the spec iterator raised. The cause is ``__cause__``.
+
+    Attributes:
+        results: One entry per spec read, in input order: the job, the
+            spec's error, or None for a spec never attempted.
+        jobs: Every job created or adopted by the batch.
+    """
+
+    def __init__(self, message: str, results: list[TrainingJob | BasetenError | None]) -> None:
+        super().__init__(message)
+        self.results = results
+        self.jobs = [result for result in results if isinstance(result, TrainingJob)]
 
 
 async def _aiter(items: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
@@ -45,11 +69,12 @@ class FanoutStats:
 
 
 async def run_create_many(
-    core: _Core,
-    project_segment: str,
+    core: Core,
+    reconciler: Reconciler,
+    project_id: str,
     specs: Iterable[Any] | AsyncIterable[Any],
     *,
-    encode: Callable[[Any], tuple[TrainingJobSpec, bytes]],
+    check: Callable[[Any], TrainingJobSpec],
     concurrency: int,
     return_exceptions: bool,
     on_progress: ProgressCallback | None,
@@ -63,18 +88,20 @@ async def run_create_many(
     be unique within a batch: a repeated name is refused for that spec.
 
     With ``adopt_existing``, a spec whose name an existing job already has gets
-    that job instead of a new one, so a batch re-run after a crash, or split
-    across processes that may overlap, launches each name once.
+    that job instead of a new one, so a batch re-run after a crash launches
+    each name once.
+
+    Raises:
+        CreateManyError: The batch stopped early; it carries every result.
     """
-    if not isinstance(concurrency, int) or concurrency < 1:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise InvalidInputError("concurrency", "must be a positive integer")
-    listing = await core.request(
-        "GET", f"/v1/training_projects/{project_segment}/jobs", JobsEnvelope, idempotent=True
-    )
-    claims = Claims({job.id for job in listing.training_jobs})
+    path = LIST_JOBS.path(project_id)
+    listing = (await core.request(LIST_JOBS, path)).value.training_jobs
+    claims = Claims({job.id for job in listing})
     existing: dict[str, TrainingJob] = {}
     if adopt_existing:
-        for job in sorted(listing.training_jobs, key=lambda j: j.created_at, reverse=True):
+        for job in sorted(listing, key=lambda j: j.created_at, reverse=True):
             if job.name is not None:
                 existing[job.name] = job  # the oldest job of a name wins
     names: set[str] = set()
@@ -82,12 +109,18 @@ async def run_create_many(
     stats = FanoutStats()
     source = _aiter(specs)
     pull = asyncio.Lock()  # an async iterator may not be advanced by two tasks at once
+    stop: list[BaseException] = []  # why the batch stopped taking specs, first first
 
     async def next_spec() -> tuple[int, Any]:
         async with pull:
-            if stats.total is not None:
+            if stats.total is not None or stop:
                 return -1, _END
-            spec = await anext(source, _END)
+            try:
+                spec = await anext(source, _END)
+            except Exception as exc:  # the caller's iterator: stop, keep what was made
+                stop.append(exc)
+                stats.total = stats.started
+                return -1, _END
             if spec is _END:
                 stats.total = stats.started
                 return -1, _END
@@ -97,7 +130,7 @@ async def run_create_many(
             return index, spec
 
     async def create_one(spec: Any) -> TrainingJob:
-        checked, body = encode(spec)
+        checked = check(spec)
         if checked.name is not None:
             if checked.name in names:
                 raise InvalidInputError(
@@ -106,14 +139,12 @@ async def run_create_many(
             names.add(checked.name)
             if checked.name in existing:
                 return existing[checked.name]
-        return await core.reconciler.create(
-            project_segment, body, name=checked.name, headers=None, claims=claims, spec=checked
+        return await reconciler.create(
+            core, project_id, CREATE_JOB, path, spec=checked, headers=None, claims=claims
         )
 
-    first_error: list[BasetenError] = []
-
     async def worker() -> None:
-        while not first_error:
+        while not stop:
             index, spec = await next_spec()
             if spec is _END:
                 return
@@ -124,25 +155,23 @@ async def run_create_many(
                 results[index] = exc
                 stats.failed += 1
                 if not return_exceptions:
-                    # Stop taking specs, but let creates already in flight finish:
-                    # cancelling them would lose jobs the server may have made.
-                    first_error.append(exc)
+                    stop.append(exc)
             if on_progress is not None:
-                on_progress(stats.done, stats.failed, stats.total)
+                try:
+                    on_progress(stats.done, stats.failed, stats.total)
+                except Exception as exc:  # the caller's callback: stop, keep what was made
+                    stop.append(exc)
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(concurrency):
-                group.create_task(worker())
-    except BaseExceptionGroup as group_error:
-        raise group_error.exceptions[0] from None
-    if first_error:
-        raise first_error[0]
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(worker())
+    if stop:
+        cause = stop[0]
+        raise CreateManyError(
+            f"create_many stopped after {stats.done} created, {stats.failed} failed "
+            f"of {stats.started} read: {type(cause).__name__}: {cause}",
+            results,
+        ) from cause
     if on_progress is not None:
         on_progress(stats.done, stats.failed, stats.total)
-    done: list[TrainingJob | BasetenError] = []
-    for result in results:
-        if result is None:  # only if a worker was cancelled on its own
-            raise BasetenError("create_many ended before every spec was attempted")
-        done.append(result)
-    return done
+    return [result for result in results if result is not None]

@@ -1,16 +1,13 @@
 """The one module that talks to aiohttp: send one request, map transport errors.
 
-Everything above this layer sees `RawResponse` or an SDK exception.
+Everything above this layer sees `HTTPResponse` or an SDK exception.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._errors import (
@@ -20,48 +17,25 @@ from ._errors import (
     BasetenError,
     ClientClosedError,
 )
+from ._transport import HTTPRequest, HTTPResponse
 
-__all__ = ["AIOHTTP_VERSION", "QueryParams", "RawResponse", "Transport"]
+__all__ = ["AIOHTTP_VERSION", "AiohttpTransport"]
 
 AIOHTTP_VERSION: str = aiohttp.__version__
 
-QueryParams = Mapping[str, str | int]
 _CHUNK = 1 << 16
 _MAX_CONNECT_SECONDS = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    """A response read in full: status, headers and body bytes."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-class Transport:
-    """One pooled aiohttp session, created lazily inside the running loop.
+class AiohttpTransport:
+    """The default transport: one pooled aiohttp session, created lazily in the running loop.
 
     Args:
-        base_url: Scheme, host and optional port, without a trailing slash.
-        headers: Headers sent with every request (auth, user agent).
         max_connections: Connector limit; at least the client's concurrency.
         max_response_bytes: Larger bodies raise ``APIResponseValidationError``.
-        secret: The API key, scrubbed from bodies that errors quote.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        headers: Mapping[str, str],
-        max_connections: int,
-        max_response_bytes: int,
-        secret: str,
-    ) -> None:
-        self._secret = secret.encode()
-        self._base_url = base_url
-        self._headers = dict(headers)
+    def __init__(self, *, max_connections: int = 64, max_response_bytes: int = 64 << 20) -> None:
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -89,7 +63,6 @@ class Transport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None),
                 raise_for_status=False,
@@ -112,65 +85,49 @@ class Transport:
             self._timeouts[seconds] = timeout
         return timeout
 
-    def redact(self, body: bytes) -> bytes:
-        """The body with the API key blanked out, should a server echo it."""
-        return body.replace(self._secret, b"<redacted>") if self._secret in body else body
-
-    def url(self, path: str) -> URL:
-        """The absolute URL of an already-escaped path."""
-        return URL(self._base_url + path, encoded=True)
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: QueryParams | None = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float,
-    ) -> RawResponse:
+    async def send(self, request: HTTPRequest) -> HTTPResponse:
         """Send one request and read the whole response.
+
+        aiohttp's own exceptions are never kept as causes: some of them hold
+        the request's headers, and so the API key.
 
         Raises:
             APIConnectionError: The connection failed (``maybe_committed`` is
                 False only when the request certainly never left).
-            APITimeoutError: The attempt took longer than ``timeout``.
+            APITimeoutError: The attempt took longer than its timeout.
             APIResponseValidationError: The body exceeds the size cap.
         """
         session = self._session_for_this_loop()
-        if body is not None:
-            headers = {**headers, "Content-Type": "application/json"} if headers else _JSON
+        url = URL(request.url, encoded=True)
         try:
             async with session.request(
-                method,
-                self.url(path),
-                params=params,
-                data=body,
-                headers=headers,
+                request.method,
+                url,
+                params=request.params,
+                data=request.body,
+                headers=request.headers,
                 allow_redirects=False,
-                timeout=self._timeout(timeout),
+                timeout=self._timeout(request.timeout),
             ) as response:
                 payload = await self._read_capped(response)
-                return RawResponse(response.status, response.headers, payload)
-        except aiohttp.ConnectionTimeoutError as exc:
+                return HTTPResponse(response.status, response.headers, payload)
+        except aiohttp.ConnectionTimeoutError:
+            where = f"{request.method} {url.path}"
+            raise APITimeoutError(f"{where}: timed out connecting") from None
+        except TimeoutError:
             raise APITimeoutError(
-                f"{method} {path}: timed out connecting to {self._base_url}"
-            ) from exc
-        except TimeoutError as exc:
-            raise APITimeoutError(
-                f"{method} {path}: no response within {timeout:g}s", maybe_committed=True
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"{method} {path}: could not connect to {self._base_url}: {exc.os_error}"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"{method} {path}: connection lost before a complete response "
-                f"({type(exc).__name__})",
+                f"{request.method} {url.path}: no response within {request.timeout:g}s",
                 maybe_committed=True,
-            ) from exc
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            where = f"{request.method} {url.path}"
+            raise APIConnectionError(f"{where}: could not connect: {exc.os_error}") from None
+        except aiohttp.ClientError as exc:
+            lost = type(exc).__name__
+            raise APIConnectionError(
+                f"{request.method} {url.path}: connection lost before a complete response ({lost})",
+                maybe_committed=True,
+            ) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         cap = self._max_response_bytes
@@ -201,6 +158,3 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
-
-
-_JSON: Mapping[str, str] = {"Content-Type": "application/json"}

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import Awaitable, Callable
+
+from ._clock import DEFAULT_CLOCK, Clock
+from ._errors import RateLimitError
 
 __all__ = ["FlowControl", "RetryBudget"]
 
@@ -77,13 +78,13 @@ class FlowControl:
         *,
         max_concurrency: int,
         budget: RetryBudget,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = DEFAULT_CLOCK,
     ) -> None:
         self._slots = asyncio.Semaphore(max_concurrency)
+        self.max_concurrency = max_concurrency
         self.budget = budget
-        self._sleep = sleep
-        self._clock = clock
+        self._sleep = clock.sleep
+        self._clock = clock.monotonic
         self._cool_until = 0.0
         # Successes per one-second bucket, to know the rate the server allowed.
         self._bucket_start = 0.0
@@ -146,25 +147,59 @@ class FlowControl:
             self.pace = max(_MIN_PACE, self.pace * 0.8)
             self._last_decrease = now
 
-    async def _pass_gate(self) -> None:
+    @property
+    def in_flight(self) -> int:
+        """Attempts holding a concurrency slot right now."""
+        return self.max_concurrency - self._slots._value
+
+    def _refuse(self, wait: float) -> RateLimitError:
+        return RateLimitError(
+            f"the client is cooling down after a 429 for {wait:.2f}s more, "
+            "longer than this call's deadline allows",
+            retry_after=wait,
+            status_code=429,
+        )
+
+    async def _pass_gate(self, deadline: float | None) -> None:
         while (remaining := (until := self._cool_until) - self._clock()) > 0:
+            if deadline is not None and self._clock() + remaining > deadline:
+                raise self._refuse(remaining)
             self.gate_waits += 1
             # Jitter spreads the restart over up to 20% of the wait (<= 1 s).
             jitter = random.uniform(0.0, min(1.0, remaining * 0.2))
+            if deadline is not None:
+                jitter = min(jitter, max(0.0, deadline - self._clock() - remaining))
             await self._sleep(remaining + jitter)
             if self._cool_until <= until:
                 break  # not extended by another 429 while we waited
         if self.pace is not None:
             now = self._clock()
+            interval = 1.0 / self.pace
             slot = max(now, self._next_slot)
-            self._next_slot = slot + 1.0 / self.pace
+            if deadline is not None and slot > deadline:
+                raise self._refuse(slot - now)
+            self._next_slot = slot + interval
             if slot > now:
-                await self._sleep(slot - now)
+                try:
+                    await self._sleep(slot - now)
+                except asyncio.CancelledError:
+                    # Give the reservation back, or cancelled calls push every later one out.
+                    self._next_slot = max(self._clock(), self._next_slot - interval)
+                    raise
 
-    async def acquire(self) -> None:
-        """Wait for the gate and pacing, then take a concurrency slot for one attempt."""
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Wait for the gate and pacing, then take a concurrency slot for one attempt.
+
+        Args:
+            deadline: On the client's clock; a gate or pacing wait that would
+                pass it raises at once instead of sleeping.
+
+        Raises:
+            RateLimitError: The wait the gate asks for exceeds ``deadline``;
+                ``retry_after`` is that wait.
+        """
         if self.pace is not None or self._cool_until > self._clock():
-            await self._pass_gate()
+            await self._pass_gate(deadline)
         await self._slots.acquire()
 
     def release(self) -> None:

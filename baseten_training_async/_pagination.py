@@ -7,21 +7,19 @@ walks the pages afresh.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from ._dates import parse_http_date
+from ._clock import Clock
 from ._errors import APIResponseValidationError, PaginationError
-from ._wire import LogsEnvelope
+from ._wire import LOG_PAGE_LIMIT
 from .models import LogLine, TrainingJob
 
-if TYPE_CHECKING:
-    from ._client import _Core
-
-__all__ = ["AsyncPager", "iter_logs", "offset_token_pages", "single_page"]
+__all__ = ["AsyncPager", "log_pages", "offset_token_pages", "single_page"]
 
 logger = logging.getLogger("baseten_training_async")
 
@@ -104,7 +102,7 @@ def offset_token_pages(
 # Logs: time-window paging.                                                   #
 # --------------------------------------------------------------------------- #
 
-LOG_PAGE_LIMIT = 1000
+_MAX_STALLED_PAGES = 3  # full pages in a row with nothing new before the walk gives up
 LOG_WINDOW_MS = 7 * 24 * 3600 * 1000  # the API refuses windows longer than 7 days
 _FOLLOW_LAG_MS = 10_000  # re-read this much behind the newest line for late arrivals
 _FOLLOW_GRACE_POLLS = 2  # polls after the job finished, for the last lines to land
@@ -159,23 +157,25 @@ def _iso_to_ms(value: str) -> int:
         ) from None
 
 
-def _http_date_to_ms(value: str | None) -> int:
-    when = parse_http_date(value)
-    return int((when.timestamp() if when else time.time()) * 1000)
+async def _server_anchor(
+    job: Callable[[], Awaitable[tuple[TrainingJob, datetime | None]]],
+) -> tuple[TrainingJob, int]:
+    current, server_time = await job()
+    now = server_time.timestamp() if server_time else time.time()
+    return current, int(now * 1000)
 
 
-async def iter_logs(
-    core: _Core,
-    path: str,
+def log_pages(
+    fetch: Callable[[int, int | None, str], Awaitable[list[LogLine]]],
     *,
     start_ms: int | None,
     end_ms: int | None,
-    min_level: str | None,
-    job: Callable[[], Awaitable[tuple[TrainingJob, str | None]]],
+    job: Callable[[], Awaitable[tuple[TrainingJob, datetime | None]]],
     follow: bool,
     poll_interval: float,
-) -> AsyncIterator[LogLine]:
-    """Yield a job's log lines oldest first, each exactly once.
+    clock: Clock,
+) -> Callable[[], AsyncIterator[list[LogLine]]]:
+    """Pages of a job's log lines, oldest first, each line exactly once.
 
     Windows are at most 7 days and pages at most 1000 lines. A full page moves
     the window start to the page's last millisecond, which is read again, and
@@ -183,82 +183,110 @@ async def iter_logs(
     stamps lines in nanoseconds, so ``last + 1`` would lose lines. A page that
     is all one millisecond is completed by reading that millisecond newest
     first. Empty windows never end the walk; only the end of the range does.
+
+    The server is checked, not trusted: lines outside the requested window are
+    dropped, a page out of order raises `PaginationError`, and so does a walk
+    that stops making progress.
     """
-    anchor: tuple[int, float] = (0, 0.0)  # the server's clock (ms) at a local instant
-    if start_ms is None or end_ms is None:
-        current, date = await job()
-        anchor = (_http_date_to_ms(date), time.monotonic())
-        if start_ms is None:
-            start_ms = _iso_to_ms(current.created_at)
-        if end_ms is None and not follow:
-            end_ms = anchor[0]  # "now", on the server's clock
 
-    def server_now_ms() -> int:
-        return anchor[0] + int((time.monotonic() - anchor[1]) * 1000)
+    async def checked(start: int, end: int | None, direction: str) -> tuple[list[LogLine], bool]:
+        """The page's lines inside the window, and whether the server's page was full."""
+        page = await fetch(start, end, direction)
+        stamps = [int(line.timestamp) // _NS_PER_MS for line in page]
+        ordered = all(
+            (a <= b) if direction == "asc" else (a >= b) for a, b in itertools.pairwise(stamps)
+        )
+        if not ordered:
+            raise PaginationError(
+                f"the server returned log lines out of {direction} order; "
+                "stopping rather than lose lines"
+            )
+        full = len(page) >= LOG_PAGE_LIMIT
+        inside = [
+            line
+            for line, ms in zip(page, stamps, strict=True)
+            if ms >= start and (end is None or ms <= end)
+        ]
+        if full and not inside:
+            raise PaginationError(
+                "the server returned a full page of log lines outside the requested window"
+            )
+        return inside, full
 
-    async def fetch(start: int, end: int | None, direction: str) -> list[LogLine]:
-        params: dict[str, str | int] = {
-            "start_epoch_millis": start,
-            "direction": direction,
-            "limit": LOG_PAGE_LIMIT,
-        }
-        if end is not None:
-            params["end_epoch_millis"] = end
-        if min_level is not None:
-            params["min_level"] = min_level
-        envelope = await core.request("GET", path, LogsEnvelope, params=params, idempotent=True)
-        return envelope.logs
+    async def pages() -> AsyncIterator[list[LogLine]]:
+        anchor = (0, 0.0)  # the server's clock (ms) at a local instant
+        start, end = start_ms, end_ms
+        if start is None or end is None:
+            current, server_ms = await _server_anchor(job)
+            anchor = (server_ms, clock.monotonic())
+            if start is None:
+                start = _iso_to_ms(current.created_at)
+            if end is None and not follow:
+                end = server_ms  # "now", on the server's clock
 
-    seen = _SeenLines()
-    cursor = start_ms
-    grace_polls: int | None = None
-    while True:
-        if end_ms is not None:
-            window_end: int | None = min(cursor + LOG_WINDOW_MS, end_ms)
-        elif cursor + LOG_WINDOW_MS < server_now_ms():
-            window_end = cursor + LOG_WINDOW_MS  # following, still catching up on history
-        else:
-            window_end = None  # following at the present: the server's "now" ends it
-        page = await fetch(cursor, window_end, "asc")
-        for line in seen.fresh(page):
-            yield line
-        if len(page) >= LOG_PAGE_LIMIT:
-            last_ms = int(page[-1].timestamp) // _NS_PER_MS
-            if last_ms <= cursor:
-                # A whole page inside one millisecond: take the rest from its far end.
-                tail = await fetch(cursor, cursor, "desc")
-                rest = sorted(seen.fresh(tail), key=_log_key)
-                for line in rest:
-                    yield line
-                if len(tail) >= LOG_PAGE_LIMIT and len(rest) == len(tail):
-                    # The two reads did not meet: lines between them were never seen.
-                    logger.warning(
-                        "more than %d log lines share millisecond %d; some may be missing",
-                        2 * LOG_PAGE_LIMIT,
-                        cursor,
+        def server_now_ms() -> int:
+            return anchor[0] + int((clock.monotonic() - anchor[1]) * 1000)
+
+        seen = _SeenLines()
+        cursor = start
+        grace_polls: int | None = None
+        stalled = 0
+        while True:
+            if end is not None:
+                window_end: int | None = min(cursor + LOG_WINDOW_MS, end)
+            elif cursor + LOG_WINDOW_MS < server_now_ms():
+                window_end = cursor + LOG_WINDOW_MS  # following, still catching up on history
+            else:
+                window_end = None  # following at the present: the server's "now" ends it
+            page, full = await checked(cursor, window_end, "asc")
+            fresh = seen.fresh(page)
+            if fresh:
+                yield fresh
+            if full:
+                last_ms = int(page[-1].timestamp) // _NS_PER_MS
+                if last_ms <= cursor:
+                    # A whole page inside one millisecond: take the rest from its far end.
+                    tail, tail_full = await checked(cursor, cursor, "desc")
+                    rest = sorted(seen.fresh(tail), key=_log_key)
+                    if rest:
+                        yield rest
+                    if tail_full and len(rest) == len(tail):
+                        # The two reads did not meet: lines between them were never seen.
+                        logger.warning(
+                            "more than %d log lines share millisecond %d; some may be missing",
+                            2 * LOG_PAGE_LIMIT,
+                            cursor,
+                        )
+                    last_ms = cursor + 1
+                stalled = 0 if fresh else stalled + 1
+                if stalled > _MAX_STALLED_PAGES:
+                    raise PaginationError(
+                        f"{stalled} full log pages in a row brought no new line; "
+                        "the server is not honouring the window"
                     )
-                last_ms = cursor + 1
-            cursor = last_ms
-            if end_ms is not None and cursor > end_ms:
-                return
-            seen.forget_before(cursor)
-            continue
-        if window_end is not None:
-            if end_ms is not None and window_end >= end_ms:
-                return
-            cursor = window_end + 1
-            seen.forget_before(cursor)
-            continue
-        # Following, and caught up with the present.
-        if grace_polls is not None:
-            if grace_polls <= 0:
-                return
-            grace_polls -= 1
-        await core.policy.sleep(poll_interval)
-        if grace_polls is None:
-            current, _ = await job()
-            if current.is_terminal:
-                grace_polls = _FOLLOW_GRACE_POLLS
-        if seen.newest_ms is not None:
-            cursor = max(cursor, seen.newest_ms - _FOLLOW_LAG_MS)
-            seen.forget_before(cursor)
+                cursor = last_ms
+                if end is not None and cursor > end:
+                    return
+                seen.forget_before(cursor)
+                continue
+            if window_end is not None:
+                if end is not None and window_end >= end:
+                    return
+                cursor = window_end + 1
+                seen.forget_before(cursor)
+                continue
+            # Following, and caught up with the present.
+            if grace_polls is not None:
+                if grace_polls <= 0:
+                    return
+                grace_polls -= 1
+            await clock.sleep(poll_interval)
+            if grace_polls is None:
+                current, _ = await job()
+                if current.is_terminal:
+                    grace_polls = _FOLLOW_GRACE_POLLS
+            if seen.newest_ms is not None:
+                cursor = max(cursor, seen.newest_ms - _FOLLOW_LAG_MS)
+                seen.forget_before(cursor)
+
+    return pages

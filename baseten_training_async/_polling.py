@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
+from ._clock import Clock
 from ._errors import WaitTimeoutError
 from .models import TrainingJob
 
@@ -17,14 +17,14 @@ async def wait_for_terminal(
     timeout: float | None,
     poll_interval: float,
     on_status_change: Callable[[TrainingJob], object] | None,
-    sleep: Callable[[float], Awaitable[None]],
+    clock: Clock,
 ) -> TrainingJob:
     """Fetch the job every ``poll_interval`` seconds until its status is terminal.
 
     Raises:
         WaitTimeoutError: ``timeout`` seconds passed first.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else clock.monotonic() + timeout
     last_status: str | None = None
     while True:
         job = await fetch()
@@ -34,12 +34,12 @@ async def wait_for_terminal(
                 on_status_change(job)
         if job.is_terminal:
             return job
+        pause = poll_interval
         if deadline is not None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 raise WaitTimeoutError(
                     f"job {job.id} still {job.current_status} after {timeout:g}s", job=job
                 )
-            await sleep(min(poll_interval, remaining))
-        else:
-            await sleep(poll_interval)
+            pause = min(poll_interval, remaining)
+        await clock.sleep(pause)

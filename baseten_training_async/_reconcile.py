@@ -1,19 +1,27 @@
 """Exactly-once creation of jobs over an unreliable network.
 
 Create and recreate start a GPU-billed job on every successful call, so they
-are never blindly resent. When an attempt's outcome is unknown (a timeout or
-disconnect after the request was sent, or a 500/502/504) the SDK looks the
-project's jobs up and decides:
+are never blindly resent. What the SDK knows after each kind of failure:
 
-- a job with the spec's ``name`` that did not exist before the call is the
-  call's job: it is adopted and returned;
-- no such job, after the server has had time to finish (as long again as the
-  attempt's timeout, at most 15 s): the create did not happen, and it is sent
-  again (at most three sends in all);
-- a success status whose body could not be read counts as unknown too;
+- a 2xx is proof that the job was made, even when its body cannot be read:
+  the job is looked up by name and adopted, or
+  `APIResponseValidationError` is raised with ``committed=True``; it is
+  never sent again;
+- a timeout or disconnect after the request was sent, or a 500/502/504, is
+  *unknown*: the server may commit the job later, after the client gave up.
+  The project's jobs are listed until the job appears under its name
+  (adopted) or until the **commit window** (a client setting, 60 s by
+  default) has passed since the ambiguous attempt failed. Only then is the
+  job proven absent and the create sent again (at most three sends in all).
+  With ``on_unknown_outcome="raise"`` a lone create raises at once instead;
 - no name to look for, or the lookup itself fails: the outcome cannot be
   known and `APIConnectionError` is raised with ``maybe_committed=True``
   and the spec attached.
+
+After a resend, the name is looked up once more: a second job under it (a
+server that committed later than the window assumes) is reported as a
+`DuplicateJobWarning`, counted in ``client.stats()``, and stopped when the
+client was built with ``stop_duplicates=True``.
 
 "Did not exist before the call" is known in one of two ways. ``create_many``
 lists the project once when the batch starts and remembers every job id it
@@ -29,41 +37,51 @@ started after a failure answers for every failure before its start.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+import logging
+import warnings
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from ._dates import parse_http_date
+from ._core import Core
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     BasetenError,
     InternalServerError,
 )
-from ._wire import JobEnvelope, JobsEnvelope
-from .models import TrainingJob
+from ._wire import EMPTY, LIST_JOBS, STOP_JOB, CreateJobRequest, JobEnvelope, Route
+from .models import TrainingJob, TrainingJobSpec
 
-if TYPE_CHECKING:
-    from ._client import _Core
+__all__ = ["Claims", "DuplicateJobWarning", "Reconciler", "ReconcileStats"]
 
-__all__ = ["Claims", "Reconciler"]
+logger = logging.getLogger("baseten_training_async")
 
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
-_MAX_ROUNDS = 3  # sends of one create, each only after the last was shown not to land
-_MAX_SETTLE = 15.0  # seconds a timed-out create is looked for before it counts as lost
+_MAX_ROUNDS = 3  # sends of one create, each only after the last was proven absent
 # The Date header has one-second resolution; allow for it and for latency.
 _SERVER_CLOCK_SLACK = timedelta(seconds=2)
+_FIRST_PAUSE = 0.25
+_MAX_PAUSE = 2.0
+
+
+class DuplicateJobWarning(UserWarning):
+    """A second job appeared under a name the SDK created exactly once.
+
+    It means the server committed a create later than the client's commit
+    window assumed. The ids are in the message and in ``client.stats()``.
+    """
 
 
 def outcome_unknown(exc: BaseException) -> bool:
     """Whether a failed create may nevertheless have created the job."""
     if isinstance(exc, APIConnectionError):
         return exc.maybe_committed
-    if isinstance(exc, APIResponseValidationError):
-        return True  # a success status whose body could not be read: it was created
     return isinstance(exc, InternalServerError) and exc.status_code in _AMBIGUOUS_STATUSES
+
+
+def committed(exc: BaseException) -> bool:
+    """Whether a failed create certainly created the job (a 2xx we could not read)."""
+    return isinstance(exc, APIResponseValidationError) and 200 <= exc.status_code < 300
 
 
 class _LeaderGone(Exception):
@@ -87,84 +105,194 @@ class Claims:
 class _Listing:
     jobs: list[TrainingJob]
     server_now: datetime | None
-    started: float  # local monotonic time the listing request began
+    started: float  # local clock reading when the listing request began
+
+
+@dataclass(slots=True)
+class ReconcileStats:
+    """What reconciliation did, for ``client.stats()``."""
+
+    reconciliations: int = 0
+    adopted: int = 0
+    resent: int = 0
+    listings: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """(name, job id) of every second job seen under a name after a resend."""
 
 
 class Reconciler:
-    """Create and recreate with reconciliation; one per client."""
+    """Create and recreate with reconciliation; one per client, shared by its views.
 
-    def __init__(self, core: _Core, *, settle_time: float | None = None) -> None:
-        self._core = core
-        # How long a timed-out create may still be committing on the server.
-        self._settle_time = settle_time
+    Args:
+        commit_window: Seconds after an ambiguous attempt during which the
+            server may still commit it.
+        raise_on_unknown: A lone create raises at once on an unknown outcome
+            instead of looking the job up.
+        stop_duplicates: Stop a second job found under a name after a resend.
+    """
+
+    def __init__(
+        self, *, commit_window: float, raise_on_unknown: bool, stop_duplicates: bool
+    ) -> None:
+        self.commit_window = commit_window
+        self.raise_on_unknown = raise_on_unknown
+        self.stop_duplicates = stop_duplicates
         self._inflight: dict[str, tuple[float, asyncio.Future[_Listing]]] = {}
-        self.reconciliations = 0
-        self.adopted = 0
-        self.resent = 0
-        self.listings = 0
+        self.stats = ReconcileStats()
 
     async def create(
         self,
-        project_id_segment: str,
-        body: bytes | None,
+        core: Core,
+        project_id: str,
+        route: Route[JobEnvelope],
+        path: str,
         *,
-        name: str | None,
-        headers: Mapping[str, str] | None,
+        spec: TrainingJobSpec | None,
+        headers: dict[str, str] | None,
         claims: Claims | None,
-        path_suffix: str = "/jobs",
-        spec: object = None,
         source_job_id: str | None = None,
     ) -> TrainingJob:
-        """POST a create (or recreate) and reconcile an unknown outcome.
+        """POST a create (or recreate) and settle an unknown outcome.
 
         A recreate has no spec to name it: ``source_job_id`` says which job it
         copies, and the new job is looked for under that job's name.
         """
-        path = f"/v1/training_projects/{project_id_segment}{path_suffix}"
-        started = time.monotonic()
+        body = None if spec is None else CreateJobRequest(spec)
+        name = None if spec is None else spec.name
+        started = core.clock.monotonic()
         last_error: BasetenError | None = None
-        # Each round retries per the policy; a new round starts only when the
-        # previous one was shown not to have created the job.
+        resent = False
+        # A new round starts only when the previous one was proven not to have
+        # created the job.
         for _ in range(_MAX_ROUNDS):
             try:
-                envelope = await self._core.request(
-                    "POST", path, JobEnvelope, body=body, headers=headers, idempotent=False
-                )
+                response = await core.request(route, path, body=body, headers=headers)
             except BasetenError as exc:
+                if committed(exc):
+                    return await self._adopt_committed(
+                        core, project_id, name, claims, started, exc, source_job_id
+                    )
                 if not outcome_unknown(exc):
                     raise
-                if name is None and source_job_id is None:
-                    raise APIConnectionError(
-                        f"POST {path}: the outcome is unknown and the job has no name to look "
-                        f"it up by; it may have been created ({exc})",
-                        maybe_committed=True,
-                        spec=spec,
-                    ) from exc
-                self.reconciliations += 1
-                try:
-                    job = await self._find_committed(
-                        project_id_segment, name, claims, started, source_job_id=source_job_id
-                    )
-                except (BasetenError, _Undecidable) as lookup_error:
-                    raise APIConnectionError(
-                        f"POST {path}: the outcome is unknown and looking the job up by name "
-                        f"did not settle it ({lookup_error}); it may have been created",
-                        maybe_committed=True,
-                        spec=spec,
-                    ) from exc
+                job = await self._settle(
+                    core, project_id, path, name, claims, started, exc, spec, source_job_id
+                )
                 if job is not None:
-                    self.adopted += 1
                     return self._claim(claims, job)
-                self.resent += 1
+                self.stats.resent += 1
+                resent = True
                 last_error = exc
                 continue
-            return self._claim(claims, envelope.training_job)
+            job = response.value.training_job
+            if resent:
+                await self._check_duplicates(core, project_id, job, claims, started)
+            return self._claim(claims, job)
         raise APIConnectionError(
-            f"POST {path}: gave up after {_MAX_ROUNDS} rounds; each time the job was shown "
-            f"not to have been created ({last_error})",
+            f"POST {path}: gave up after {_MAX_ROUNDS} sends; each was proven not to have "
+            f"created the job ({last_error})",
             maybe_committed=False,
             spec=spec,
         ) from last_error
+
+    async def _settle(
+        self,
+        core: Core,
+        project_id: str,
+        path: str,
+        name: str | None,
+        claims: Claims | None,
+        started: float,
+        exc: BasetenError,
+        spec: TrainingJobSpec | None,
+        source_job_id: str | None,
+    ) -> TrainingJob | None:
+        """The job the ambiguous attempt made, or None once it is proven absent."""
+        if name is None and source_job_id is None:
+            raise APIConnectionError(
+                f"POST {path}: the outcome is unknown and the job has no name to look "
+                f"it up by; it may have been created ({exc})",
+                maybe_committed=True,
+                spec=spec,
+            ) from exc
+        if self.raise_on_unknown and claims is None:
+            raise APIConnectionError(
+                f"POST {path}: the outcome is unknown; the job may have been created "
+                f"({exc}). Look it up by name before sending it again",
+                maybe_committed=True,
+                spec=spec,
+            ) from exc
+        self.stats.reconciliations += 1
+        try:
+            job = await self._find(core, project_id, name, claims, started, source_job_id)
+        except (BasetenError, _Undecidable) as lookup_error:
+            raise APIConnectionError(
+                f"POST {path}: the outcome is unknown and looking the job up by name "
+                f"did not settle it ({lookup_error}); it may have been created",
+                maybe_committed=True,
+                spec=spec,
+            ) from exc
+        logger.info(
+            "create %s: outcome unknown (%s); %s",
+            name or source_job_id,
+            type(exc).__name__,
+            "adopted the job the server made" if job else "proven absent, sending again",
+        )
+        if job is not None:
+            self.stats.adopted += 1
+        return job
+
+    async def _adopt_committed(
+        self,
+        core: Core,
+        project_id: str,
+        name: str | None,
+        claims: Claims | None,
+        started: float,
+        exc: BasetenError,
+        source_job_id: str | None,
+    ) -> TrainingJob:
+        """A 2xx whose body could not be read: the job exists; find it, never resend."""
+        job = None
+        if name is not None or source_job_id is not None:
+            self.stats.reconciliations += 1
+            try:
+                job = await self._find(core, project_id, name, claims, started, source_job_id)
+            except (BasetenError, _Undecidable):
+                job = None
+        if job is None:
+            assert isinstance(exc, APIResponseValidationError)
+            exc.committed = True
+            exc.add_note("the job was created (the server answered 2xx); do not send it again")
+            raise exc
+        self.stats.adopted += 1
+        return self._claim(claims, job)
+
+    async def _check_duplicates(
+        self,
+        core: Core,
+        project_id: str,
+        job: TrainingJob,
+        claims: Claims | None,
+        call_started: float,
+    ) -> None:
+        if job.name is None:
+            return
+        listing = await self._listing_since(core, project_id, core.clock.monotonic())
+        try:
+            others = _new_jobs(listing, job.name, claims, call_started, exclude=job.id)
+        except _Undecidable:
+            return
+        for other in others:
+            self.stats.duplicates.append((job.name or "", other.id))
+            warnings.warn(
+                f"job {other.id} also carries the name {job.name!r} of job {job.id}: the server "
+                "committed a create after the commit window"
+                + ("; stopping it" if self.stop_duplicates else ""),
+                DuplicateJobWarning,
+                stacklevel=4,
+            )
+            if self.stop_duplicates:
+                await core.request(STOP_JOB, STOP_JOB.path(project_id, other.id), body=EMPTY)
 
     @staticmethod
     def _claim(claims: Claims | None, job: TrainingJob) -> TrainingJob:
@@ -172,38 +300,37 @@ class Reconciler:
             claims.ids.add(job.id)
         return job
 
-    async def _find_committed(
+    async def _find(
         self,
-        project_id_segment: str,
+        core: Core,
+        project_id: str,
         name: str | None,
         claims: Claims | None,
         call_started: float,
-        *,
         source_job_id: str | None,
     ) -> TrainingJob | None:
-        failed_at = time.monotonic()
-        # The request may still be running on the server (a timeout, or a proxy
-        # that dropped the connection): look again, less and less often, until
-        # it has had as long again as the client gave it (at most _MAX_SETTLE).
-        settle = self._settle_time
-        if settle is None:
-            settle = min(self._core.timeout, _MAX_SETTLE)
-        give_up_at = failed_at + settle
-        pause = 0.25
+        clock = core.clock
+        failed_at = clock.monotonic()
+        # The server may still commit the request (a gateway that gave up, a
+        # slow database): look again, less and less often, until the commit
+        # window since the failure has passed.
+        give_up_at = failed_at + self.commit_window
+        pause = _FIRST_PAUSE
+        since = failed_at
         while True:
-            listing = await self._listing_since(project_id_segment, failed_at)
+            listing = await self._listing_since(core, project_id, since)
             if name is None:
                 name = _name_of(listing, source_job_id)
             job = _pick(listing, name, claims, call_started, exclude=source_job_id)
-            if job is not None or time.monotonic() >= give_up_at:
+            if job is not None or listing.started >= give_up_at:
                 return job
-            await self._core.policy.sleep(min(pause, max(0.0, give_up_at - time.monotonic())))
-            pause = min(pause * 2, 2.0)
-            failed_at = time.monotonic()
+            await clock.sleep(min(pause, max(0.0, give_up_at - clock.monotonic())))
+            pause = min(pause * 2, _MAX_PAUSE)
+            since = clock.monotonic()
 
-    async def _listing_since(self, project_id_segment: str, since: float) -> _Listing:
+    async def _listing_since(self, core: Core, project_id: str, since: float) -> _Listing:
         """A listing that began at or after ``since``, shared by concurrent callers."""
-        while (shared := self._inflight.get(project_id_segment)) is not None:
+        while (shared := self._inflight.get(project_id)) is not None:
             began, future = shared
             try:
                 listing = await asyncio.shield(future)
@@ -213,30 +340,22 @@ class Reconciler:
                 return listing
             # That one began before our failure; wait for the next (or run it).
         future = asyncio.get_running_loop().create_future()
-        self._inflight[project_id_segment] = (time.monotonic(), future)
+        began = core.clock.monotonic()
+        self._inflight[project_id] = (began, future)
         try:
-            listing = await self._list(project_id_segment)
+            self.stats.listings += 1
+            response = await core.request(LIST_JOBS, LIST_JOBS.path(project_id))
+            listing = _Listing(response.value.training_jobs, response.server_time, began)
         except BaseException as exc:
             failure = exc if isinstance(exc, Exception) else _LeaderGone()
             future.set_exception(failure)
             future.exception()  # retrieved: there may be no followers
             raise
         finally:
-            if self._inflight.get(project_id_segment, (0.0, None))[1] is future:
-                del self._inflight[project_id_segment]
+            if self._inflight.get(project_id, (0.0, None))[1] is future:
+                del self._inflight[project_id]
         future.set_result(listing)
         return listing
-
-    async def _list(self, project_id_segment: str) -> _Listing:
-        self.listings += 1
-        started = time.monotonic()
-        envelope, date = await self._core.request_with_date(
-            "GET",
-            f"/v1/training_projects/{project_id_segment}/jobs",
-            JobsEnvelope,
-            idempotent=True,
-        )
-        return _Listing(envelope.training_jobs, parse_http_date(date), started)
 
 
 def _parse_created(value: str) -> datetime | None:
@@ -254,14 +373,15 @@ def _name_of(listing: _Listing, job_id: str | None) -> str:
     raise _Undecidable(f"the job being recreated ({job_id}) has no name to look for")
 
 
-def _pick(
+def _new_jobs(
     listing: _Listing,
     name: str,
     claims: Claims | None,
     call_started: float,
     *,
-    exclude: str | None = None,
-) -> TrainingJob | None:
+    exclude: str | None,
+) -> list[TrainingJob]:
+    """Jobs under ``name`` that did not exist before the call began."""
     candidates = [job for job in listing.jobs if job.name == name and job.id != exclude]
     if claims is not None:
         candidates = [job for job in candidates if job.id not in claims.ids]
@@ -276,6 +396,18 @@ def _pick(
             for job in candidates
             if (created := _parse_created(job.created_at)) is not None and created >= threshold
         ]
+    return candidates
+
+
+def _pick(
+    listing: _Listing,
+    name: str,
+    claims: Claims | None,
+    call_started: float,
+    *,
+    exclude: str | None = None,
+) -> TrainingJob | None:
+    candidates = _new_jobs(listing, name, claims, call_started, exclude=exclude)
     if not candidates:
         return None
     if claims is None and len(candidates) > 1:

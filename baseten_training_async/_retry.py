@@ -8,35 +8,35 @@ failure                                      idempotent   not idempotent
 connect error (request never sent)           retry        retry
 429 Too Many Requests                        retry        retry
 503 Service Unavailable                      retry        retry
-500, 502, 504                                retry        no
+any other 5xx (500, 502, 504, 520-524, ...)  retry        no
 timeout or disconnect after sending          retry        no
 400, 401, 403, 404, 409, 422, other 4xx      no           no
 ==========================================  ===========  ===============
 
 A wait honours the server's ``Retry-After`` (header or 429 body), otherwise it
 is exponential backoff with full jitter, capped. A deadline bounds the time
-spent across all attempts of one call.
+spent across all attempts of one call. Every wait and every reading of the
+time goes through the client's `Clock`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState
 
+from ._clock import Clock
 from ._errors import (
     APIConnectionError,
     BasetenError,
     InternalServerError,
     InvalidInputError,
     RateLimitError,
-    RetryBudgetExhaustedError,
+    budget_exhausted,
 )
 from ._limits import FlowControl
 
@@ -44,10 +44,8 @@ __all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
 
 logger = logging.getLogger("baseten_training_async")
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 
 _ALWAYS_RETRYABLE_STATUSES = frozenset({429, 503})
-_IDEMPOTENT_RETRYABLE_STATUSES = frozenset({500, 502, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +58,8 @@ class RetryPolicy:
         max_backoff: Cap of any single backoff, seconds.
         max_retry_after: Cap on a server-requested wait, seconds.
         deadline: Seconds after the first attempt started beyond which no
-            retry is scheduled; ``None`` for no deadline.
-        sleep: The coroutine function used to wait. Tests inject a fake.
+            retry is scheduled; ``None`` for no deadline. A 429 cool-down
+            longer than what is left fails the call at once.
     """
 
     max_retries: int = 4
@@ -69,7 +67,6 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
     deadline: float | None = 120.0
-    sleep: Sleep = field(default=asyncio.sleep, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_retries", "initial_backoff", "max_backoff", "max_retry_after"):
@@ -77,6 +74,9 @@ class RetryPolicy:
                 raise InvalidInputError(name, "must not be negative")
         if self.deadline is not None and self.deadline <= 0:
             raise InvalidInputError("deadline", "must be positive or None")
+        for name in ("initial_backoff", "max_backoff", "max_retry_after"):
+            if getattr(self, name) != getattr(self, name):  # NaN
+                raise InvalidInputError(name, "must be a number")
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
@@ -86,9 +86,7 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     """
     if isinstance(exc, RateLimitError | InternalServerError):
         status = exc.status_code
-        return status in _ALWAYS_RETRYABLE_STATUSES or (
-            idempotent and status in _IDEMPOTENT_RETRYABLE_STATUSES
-        )
+        return status in _ALWAYS_RETRYABLE_STATUSES or (idempotent and status >= 500)
     if isinstance(exc, APIConnectionError):
         return idempotent or not exc.maybe_committed
     return False
@@ -117,7 +115,9 @@ class _Attempts:
         method: str,
         path: str,
         started: float,
+        clock: Clock,
     ) -> None:
+        self.clock = clock
         self.policy = policy
         self.flow = flow
         self.idempotent = idempotent
@@ -155,7 +155,7 @@ class _Attempts:
             return False
         # From the first attempt (which ran before tenacity started); idle_for
         # counts the waits even when an injected sleep does not really wait.
-        elapsed = max(time.monotonic() - self.started, state.idle_for)
+        elapsed = max(self.clock.monotonic() - self.started, state.idle_for)
         return elapsed + state.upcoming_sleep > deadline
 
     def before_sleep(self, state: RetryCallState) -> None:
@@ -175,6 +175,7 @@ async def call_with_retries(
     *,
     policy: RetryPolicy,
     flow: FlowControl,
+    clock: Clock,
     idempotent: bool,
     method: str,
     path: str,
@@ -187,11 +188,11 @@ async def call_with_retries(
     policy, logging and budget see every attempt.
 
     Raises:
-        BasetenError: The last attempt's error, or
-            `RetryBudgetExhaustedError` when the client-wide retry
-            budget refused a retry.
+        BasetenError: The last attempt's error; also a
+            `RetryBudgetExhaustedError` when the client-wide retry budget
+            refused a retry.
     """
-    started = time.monotonic()
+    started = clock.monotonic()
     try:
         result = await attempt()
     except BasetenError as first_failure:
@@ -206,7 +207,7 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        hooks = _Attempts(policy, flow, idempotent, method, path, started)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock)
         result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result
@@ -214,7 +215,7 @@ async def call_with_retries(
 
 async def _retry_after_failure(attempt: Callable[[], Awaitable[T]], hooks: _Attempts) -> T:
     retrying = AsyncRetrying(
-        sleep=hooks.policy.sleep,
+        sleep=hooks.clock.sleep,
         stop=hooks.stop,
         wait=hooks.wait,
         retry=hooks.should_retry,
@@ -225,10 +226,6 @@ async def _retry_after_failure(attempt: Callable[[], Awaitable[T]], hooks: _Atte
         result: T = await retrying(attempt)
     except BasetenError as exc:
         if hooks.budget_exhausted:
-            raise RetryBudgetExhaustedError(
-                f"{hooks.method} {hooks.path}: not retried because the client's retry budget is "
-                f"exhausted (too many recent failures; the API may be down): {exc}",
-                maybe_committed=getattr(exc, "maybe_committed", False),
-            ) from exc
+            raise budget_exhausted(exc) from exc
         raise
     return result

@@ -1,16 +1,91 @@
-"""Request and response envelopes: the API wraps most payloads in one key."""
+"""All wire knowledge in one place: routes, envelopes and query parameters.
+
+Each API operation is one `Route`: its method, path template, response type
+and retry class (idempotent or not). Resources, pagination, fan-out and
+reconciliation name a route; none of them formats a path or wraps a body.
+"""
 
 from __future__ import annotations
 
+import string
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from urllib.parse import quote
+
 import msgspec
 
+from ._codec import has_control_characters
+from ._errors import InvalidInputError
 from .models import (
+    CacheSummary,
     Checkpoint,
     CheckpointFile,
+    JobMetrics,
+    JobTombstone,
     LogLine,
+    ProjectTombstone,
+    TrainingCapacity,
     TrainingJob,
+    TrainingJobSpec,
     TrainingProject,
 )
+
+T = TypeVar("T")
+
+
+def segment(field: str, value: object) -> str:
+    """Check an id and escape it as one URL path segment.
+
+    An id can never reach another path: ``/``, ``?``, ``#`` and ``%`` are
+    percent-encoded, and ``.``/``..`` are refused.
+
+    Raises:
+        InvalidInputError: The id is not a non-empty string, or is unsafe.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(field, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInputError(field, "must not be empty")
+    if value in (".", "..") or has_control_characters(value):
+        raise InvalidInputError(field, f"is not a valid id: {value!r}")
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[T]):
+    """One API operation.
+
+    Attributes:
+        method: The HTTP method.
+        template: The path, with ``{name}`` for each id.
+        response: The type the response body decodes into.
+        idempotent: Whether a lost response may be retried by resending.
+    """
+
+    method: str
+    template: str
+    response: type[T]
+    idempotent: bool
+    ids: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(n for _, n, _, _ in string.Formatter().parse(self.template) if n)
+        object.__setattr__(self, "ids", names)
+
+    def path(self, *ids: str) -> str:
+        """The escaped path for these ids, in template order.
+
+        Raises:
+            InvalidInputError: An id is missing, empty or unsafe.
+        """
+        if len(ids) != len(self.ids):
+            raise TypeError(f"{self.template} takes {len(self.ids)} ids, got {len(ids)}")
+        return self.template.format(
+            **{name: segment(name, value) for name, value in zip(self.ids, ids, strict=True)}
+        )
+
+
+# Envelopes: the API wraps most payloads in one key.
 
 
 class _Envelope(msgspec.Struct, kw_only=True, gc=False):
@@ -52,12 +127,23 @@ class DownloadEnvelope(_Envelope):
     artifact_presigned_urls: list[str]
 
 
+# Request bodies.
+
+
 class ProjectName(msgspec.Struct):
     name: str
 
 
 class UpsertProjectRequest(msgspec.Struct):
     training_project: ProjectName
+
+
+class CreateJobRequest(msgspec.Struct):
+    training_job: TrainingJobSpec
+
+
+class EmptyRequest(msgspec.Struct):
+    """``{}``: the body of stop and recreate."""
 
 
 class OrderBy(msgspec.Struct):
@@ -74,3 +160,76 @@ class SearchRequest(msgspec.Struct, omit_defaults=True):
 
 class UpdateJobRequest(msgspec.Struct):
     priority: int
+
+
+EMPTY = EmptyRequest()
+
+# Routes.
+
+_P = "/v1/training_projects/{project_id}"
+_J = _P + "/jobs/{job_id}"
+
+LIST_PROJECTS = Route("GET", "/v1/training_projects", ProjectsEnvelope, idempotent=True)
+UPSERT_PROJECT = Route("POST", "/v1/training_projects", ProjectEnvelope, idempotent=True)
+UPSERT_TEAM_PROJECT = Route(
+    "POST", "/v1/teams/{team_id}/training_projects", ProjectEnvelope, idempotent=True
+)
+GET_PROJECT = Route("GET", _P, ProjectEnvelope, idempotent=True)
+DELETE_PROJECT = Route("DELETE", _P, ProjectTombstone, idempotent=False)
+CACHE_SUMMARY = Route("GET", _P + "/cache/summary", CacheSummary, idempotent=True)
+
+LIST_JOBS = Route("GET", _P + "/jobs", JobsEnvelope, idempotent=True)
+CREATE_JOB = Route("POST", _P + "/jobs", JobEnvelope, idempotent=False)
+RECREATE_JOB = Route("POST", _J + "/recreate", JobEnvelope, idempotent=False)
+GET_JOB = Route("GET", _J, JobEnvelope, idempotent=True)
+UPDATE_JOB = Route("PATCH", _J, JobEnvelope, idempotent=False)
+DELETE_JOB = Route("DELETE", _J, JobTombstone, idempotent=False)
+STOP_JOB = Route("POST", _J + "/stop", JobEnvelope, idempotent=False)
+JOB_METRICS = Route("GET", _J + "/metrics", JobMetrics, idempotent=True)
+JOB_CHECKPOINTS = Route("GET", _J + "/checkpoints", CheckpointsEnvelope, idempotent=True)
+CHECKPOINT_FILES = Route("GET", _J + "/checkpoint_files", CheckpointFilesPage, idempotent=True)
+JOB_DOWNLOAD = Route("GET", _J + "/download", DownloadEnvelope, idempotent=True)
+JOB_LOGS = Route("GET", _J + "/logs", LogsEnvelope, idempotent=True)
+SEARCH_JOBS = Route("POST", "/v1/training_jobs/search", JobsEnvelope, idempotent=True)
+CAPACITY = Route("GET", "/v1/training/capacity", TrainingCapacity, idempotent=True)
+
+# Query parameters.
+
+LOG_PAGE_LIMIT = 1000
+"""The most lines the API returns per log request."""
+
+
+def log_params(
+    start_ms: int, end_ms: int | None, direction: str, min_level: str | None
+) -> dict[str, str | int]:
+    """Query parameters of one log page."""
+    params: dict[str, str | int] = {
+        "start_epoch_millis": start_ms,
+        "direction": direction,
+        "limit": LOG_PAGE_LIMIT,
+    }
+    if end_ms is not None:
+        params["end_epoch_millis"] = end_ms
+    if min_level is not None:
+        params["min_level"] = min_level
+    return params
+
+
+def checkpoint_files_params(page_size: int, token: int | None) -> dict[str, str | int]:
+    """Query parameters of one page of checkpoint files."""
+    return {"page_size": page_size, "page_token": token or 0}
+
+
+def metrics_params(
+    start_ms: int | None, end_ms: int | None, step_seconds: int | None
+) -> dict[str, str | int]:
+    """Query parameters of a metrics request; unset ones are left out."""
+    params: dict[str, str | int] = {}
+    for key, value in (
+        ("start_epoch_millis", start_ms),
+        ("end_epoch_millis", end_ms),
+        ("step_seconds", step_seconds),
+    ):
+        if value is not None:
+            params[key] = value
+    return params

@@ -1,20 +1,18 @@
-"""What every resource shares: the core, and checked, escaped path segments."""
+"""What every resource shares: the core, and checked request models."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import Any, TypeVar
 
 import msgspec
 
-from .._codec import ENCODER, has_control_characters
+from .._codec import ENCODER
+from .._core import Core
 from .._errors import InvalidInputError
+from .._reconcile import Reconciler
 
-if TYPE_CHECKING:
-    from .._client import _Core
-
-__all__ = ["Resource", "checked_struct", "segment"]
+__all__ = ["Resource", "checked_struct"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -22,28 +20,11 @@ S = TypeVar("S", bound=msgspec.Struct)
 class Resource:
     """Base class of the resource groups."""
 
-    __slots__ = ("_core",)
+    __slots__ = ("_core", "_reconciler")
 
-    def __init__(self, core: _Core) -> None:
+    def __init__(self, core: Core, reconciler: Reconciler) -> None:
         self._core = core
-
-
-def segment(field: str, value: object) -> str:
-    """Check an id and escape it as one URL path segment.
-
-    An id can never reach another path: ``/``, ``?``, ``#`` and ``%`` are
-    percent-encoded, and ``.``/``..`` are refused.
-
-    Raises:
-        InvalidInputError: The id is not a non-empty string, or is unsafe.
-    """
-    if not isinstance(value, str):
-        raise InvalidInputError(field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidInputError(field, "must not be empty")
-    if value in (".", "..") or has_control_characters(value):
-        raise InvalidInputError(field, f"is not a valid id: {value!r}")
-    return quote(value, safe="")
+        self._reconciler = reconciler
 
 
 def _field_path(error: msgspec.ValidationError) -> str:
@@ -59,16 +40,13 @@ def _field_path(error: msgspec.ValidationError) -> str:
     return path
 
 
-def checked_struct(field: str, value: Any, struct_type: type[S]) -> tuple[S, bytes]:
-    """Validate a request model (or a plain dict of one) and encode it.
+def checked_struct(field: str, value: Any, struct_type: type[S]) -> S:
+    """Validate a request model (or a plain dict of one).
 
     Constraints such as ``count >= 1`` are enforced on decode only, so a
     model is encoded and decoded again: cheap, and it catches fields set to
-    the wrong type after construction as well. A dict is converted first, so
-    that its nulls and defaults are dropped from the wire like a model's.
-
-    Returns:
-        The validated struct and its JSON encoding.
+    the wrong type after construction as well. A dict is converted, so that
+    its nulls and defaults are dropped from the wire like a model's.
 
     Raises:
         InvalidInputError: Naming the first offending field, e.g.
@@ -76,14 +54,12 @@ def checked_struct(field: str, value: Any, struct_type: type[S]) -> tuple[S, byt
     """
     try:
         if isinstance(value, struct_type):
-            encoded = ENCODER.encode(value)
-            return msgspec.json.decode(encoded, type=struct_type), encoded
+            return msgspec.json.decode(ENCODER.encode(value), type=struct_type)
         if not isinstance(value, Mapping):
             raise InvalidInputError(
                 field, f"must be a {struct_type.__name__} or a dict, got {type(value).__name__}"
             )
-        checked = msgspec.convert(value, struct_type)
-        return checked, ENCODER.encode(checked)
+        return msgspec.convert(value, struct_type)
     except msgspec.ValidationError as exc:
         path = _field_path(exc)
         raise InvalidInputError(f"{field}.{path}" if path else field, str(exc)) from None

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+import math
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
+from .. import _wire as wire
 from .._codec import has_control_characters
 from .._errors import BasetenError, InvalidInputError, NotFoundError
 from .._fanout import ProgressCallback, run_create_many
-from .._pagination import AsyncPager, iter_logs, offset_token_pages, single_page
+from .._pagination import AsyncPager, log_pages, offset_token_pages, single_page
 from .._polling import wait_for_terminal
-from .._wire import (
-    CheckpointFilesPage,
-    CheckpointsEnvelope,
-    DownloadEnvelope,
-    JobEnvelope,
-    JobsEnvelope,
-    OrderBy,
-    SearchRequest,
-    UpdateJobRequest,
-)
 from ..models import (
     Checkpoint,
     CheckpointFile,
@@ -32,7 +24,7 @@ from ..models import (
     TrainingJob,
     TrainingJobSpec,
 )
-from ._base import Resource, checked_struct, segment
+from ._base import Resource, checked_struct
 
 __all__ = ["JobsResource", "SpecInput", "TimePoint"]
 
@@ -65,22 +57,15 @@ def _idempotency_headers(key: str | None) -> dict[str, str] | None:
     return {"Idempotency-Key": key}
 
 
-def encode_spec(spec: SpecInput) -> tuple[TrainingJobSpec, bytes]:
-    """Validate a spec and return it with the create request body it makes."""
-    checked, encoded = checked_struct("spec", spec, TrainingJobSpec)
-    return checked, b'{"training_job":' + encoded + b"}"
+def check_spec(spec: SpecInput) -> TrainingJobSpec:
+    """Validate a spec (a model or a dict of one)."""
+    return checked_struct("spec", spec, TrainingJobSpec)
 
 
 class JobsResource(Resource):
     """Everything about training jobs."""
 
     __slots__ = ()
-
-    def _job_path(self, project_id: str, job_id: str, suffix: str = "") -> str:
-        return (
-            f"/v1/training_projects/{segment('project_id', project_id)}"
-            f"/jobs/{segment('job_id', job_id)}{suffix}"
-        )
 
     async def create(
         self, project_id: str, spec: SpecInput, *, idempotency_key: str | None = None
@@ -100,15 +85,15 @@ class JobsResource(Resource):
         Raises:
             InvalidInputError: The spec is invalid; the message names the field.
         """
-        project = segment("project_id", project_id)
-        checked, body = encode_spec(spec)
-        return await self._core.reconciler.create(
-            project,
-            body,
-            name=checked.name,
+        path = wire.CREATE_JOB.path(project_id)
+        return await self._reconciler.create(
+            self._core,
+            project_id,
+            wire.CREATE_JOB,
+            path,
+            spec=check_spec(spec),
             headers=_idempotency_headers(idempotency_key),
             claims=None,
-            spec=checked,
         )
 
     async def recreate(
@@ -120,16 +105,41 @@ class JobsResource(Resource):
         the new job is looked for under the original job's name; if that job
         has no name, ``APIConnectionError(maybe_committed=True)`` is raised.
         """
-        project = segment("project_id", project_id)
-        return await self._core.reconciler.create(
-            project,
-            None,
-            name=None,
+        path = wire.RECREATE_JOB.path(project_id, job_id)
+        return await self._reconciler.create(
+            self._core,
+            project_id,
+            wire.RECREATE_JOB,
+            path,
+            spec=None,
             headers=_idempotency_headers(idempotency_key),
             claims=None,
-            path_suffix=f"/jobs/{segment('job_id', job_id)}/recreate",
             source_job_id=job_id,
         )
+
+    @overload
+    async def create_many(
+        self,
+        project_id: str,
+        specs: Iterable[SpecInput] | AsyncIterable[SpecInput],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[True] = ...,
+        on_progress: ProgressCallback | None = ...,
+        adopt_existing: bool = ...,
+    ) -> builtins.list[TrainingJob | BasetenError]: ...
+
+    @overload
+    async def create_many(
+        self,
+        project_id: str,
+        specs: Iterable[SpecInput] | AsyncIterable[SpecInput],
+        *,
+        concurrency: int = ...,
+        return_exceptions: Literal[False],
+        on_progress: ProgressCallback | None = ...,
+        adopt_existing: bool = ...,
+    ) -> builtins.list[TrainingJob]: ...
 
     async def create_many(
         self,
@@ -140,7 +150,7 @@ class JobsResource(Resource):
         return_exceptions: bool = True,
         on_progress: ProgressCallback | None = None,
         adopt_existing: bool = False,
-    ) -> builtins.list[TrainingJob | BasetenError]:
+    ) -> builtins.list[TrainingJob | BasetenError] | builtins.list[TrainingJob]:
         """Create many jobs with a fixed pool of workers; results in input order.
 
         Each named spec is created exactly once even when responses are lost:
@@ -153,18 +163,27 @@ class JobsResource(Resource):
             concurrency: Workers; the client's ``max_concurrency`` still applies.
             return_exceptions: Put each failure in its slot. When False, the
                 first failure stops new creates; those in flight finish (so no
-                job the server made is lost), then that failure is raised.
+                job the server made is lost), then `CreateManyError` is raised
+                carrying every result; the list returned then holds only jobs.
             on_progress: Called as ``on_progress(done, failed, total)``;
                 ``total`` is None until the input is exhausted.
             adopt_existing: Return the existing job for a spec whose name a job
                 in the project already has, instead of creating another. Makes a
                 re-run of a batch (after a crash, or from another process) safe.
+
+        Raises:
+            CreateManyError: The batch stopped early (a failure with
+                ``return_exceptions=False``, or ``on_progress`` or ``specs``
+                raised); in-flight creates finished first and
+                ``.results``/``.jobs`` hold every outcome.
         """
+        wire.LIST_JOBS.path(project_id)  # refuse a bad id before anything is read
         return await run_create_many(
             self._core,
-            segment("project_id", project_id),
+            self._reconciler,
+            project_id,
             specs,
-            encode=encode_spec,
+            check=check_spec,
             concurrency=concurrency,
             return_exceptions=return_exceptions,
             on_progress=on_progress,
@@ -172,26 +191,22 @@ class JobsResource(Resource):
         )
 
     async def retrieve(self, project_id: str, job_id: str) -> TrainingJob:
-        """Look up one job."""
-        job, _ = await self._retrieve_with_date(project_id, job_id)
+        """Look up one job. Idempotent."""
+        job, _ = await self._retrieve_with_time(project_id, job_id)
         return job
 
-    async def _retrieve_with_date(
+    async def _retrieve_with_time(
         self, project_id: str, job_id: str
-    ) -> tuple[TrainingJob, str | None]:
-        path = self._job_path(project_id, job_id)
-        envelope, date = await self._core.request_with_date(
-            "GET", path, JobEnvelope, idempotent=True
-        )
-        return envelope.training_job, date
+    ) -> tuple[TrainingJob, datetime | None]:
+        response = await self._core.request(wire.GET_JOB, wire.GET_JOB.path(project_id, job_id))
+        return response.value.training_job, response.server_time
 
     def list(self, project_id: str) -> AsyncPager[TrainingJob]:
-        """All jobs of a project: ``await`` it for a list, or ``async for`` over it."""
-        path = f"/v1/training_projects/{segment('project_id', project_id)}/jobs"
+        """All jobs of a project: ``await`` it for a list, or ``async for`` over it. Idempotent."""
+        path = wire.LIST_JOBS.path(project_id)
 
         async def fetch() -> builtins.list[TrainingJob]:
-            envelope = await self._core.request("GET", path, JobsEnvelope, idempotent=True)
-            return envelope.training_jobs
+            return (await self._core.request(wire.LIST_JOBS, path)).value.training_jobs
 
         return AsyncPager(single_page(fetch))
 
@@ -203,28 +218,26 @@ class JobsResource(Resource):
         statuses: Sequence[str] | None = None,
         order: Literal["asc", "desc"] = "desc",
     ) -> AsyncPager[TrainingJob]:
-        """Jobs across projects, filtered, ordered by creation time."""
+        """Jobs across projects, filtered, ordered by creation time. Idempotent (a read)."""
         if order not in ("asc", "desc"):
             raise InvalidInputError("order", "must be 'asc' or 'desc'")
         if isinstance(statuses, str):
             raise InvalidInputError("statuses", "must be a list of statuses, not one string")
-        body = SearchRequest(
+        body = wire.SearchRequest(
             project_id=None if project_id is None else _non_empty("project_id", project_id),
             job_id=None if job_id is None else _non_empty("job_id", job_id),
-            statuses=None if statuses is None else list(statuses),
-            order_by=[OrderBy(field="created_at", order=order)],
+            statuses=None if statuses is None else builtins.list(statuses),
+            order_by=[wire.OrderBy(field="created_at", order=order)],
         )
+        route = wire.SEARCH_JOBS
 
         async def fetch() -> builtins.list[TrainingJob]:
-            envelope = await self._core.request(
-                "POST", "/v1/training_jobs/search", JobsEnvelope, body=body, idempotent=True
-            )
-            return envelope.training_jobs
+            return (await self._core.request(route, route.path(), body=body)).value.training_jobs
 
         return AsyncPager(single_page(fetch))
 
     async def find(self, job_id: str) -> TrainingJob:
-        """Look a job up by its id alone, whatever its project.
+        """Look a job up by its id alone, whatever its project. Idempotent.
 
         Raises:
             NotFoundError: No job has this id.
@@ -235,24 +248,25 @@ class JobsResource(Resource):
         return matches[0]
 
     async def stop(self, project_id: str, job_id: str) -> TrainingJob:
-        """Stop a running job."""
-        path = self._job_path(project_id, job_id, "/stop")
-        envelope = await self._core.request("POST", path, JobEnvelope, body=b"{}", idempotent=False)
-        return envelope.training_job
+        """Stop a running job. Not retried after the request may have arrived."""
+        path = wire.STOP_JOB.path(project_id, job_id)
+        return (await self._core.request(wire.STOP_JOB, path, body=wire.EMPTY)).value.training_job
 
     async def delete(self, project_id: str, job_id: str) -> JobTombstone:
-        """Delete a job."""
-        path = self._job_path(project_id, job_id)
-        return await self._core.request("DELETE", path, JobTombstone, idempotent=False)
+        """Delete a job. Not retried after the request may have arrived."""
+        path = wire.DELETE_JOB.path(project_id, job_id)
+        return (await self._core.request(wire.DELETE_JOB, path)).value
 
     async def update(self, project_id: str, job_id: str, *, priority: int) -> TrainingJob:
-        """Change the queue priority of a pending job (higher goes first)."""
+        """Change the queue priority of a pending job (higher goes first).
+
+        Not retried after the request may have arrived.
+        """
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise InvalidInputError("priority", "must be an integer")
-        path = self._job_path(project_id, job_id)
-        body = UpdateJobRequest(priority=priority)
-        envelope = await self._core.request("PATCH", path, JobEnvelope, body=body, idempotent=False)
-        return envelope.training_job
+        path = wire.UPDATE_JOB.path(project_id, job_id)
+        body = wire.UpdateJobRequest(priority=priority)
+        return (await self._core.request(wire.UPDATE_JOB, path, body=body)).value.training_job
 
     async def metrics(
         self,
@@ -263,55 +277,43 @@ class JobsResource(Resource):
         end: TimePoint | None = None,
         step_seconds: int | None = None,
     ) -> JobMetrics:
-        """CPU, GPU and storage metrics of a job over a time range."""
-        params: dict[str, str | int] = {}
-        for key, value in (
-            ("start_epoch_millis", _millis("start", start)),
-            ("end_epoch_millis", _millis("end", end)),
+        """CPU, GPU and storage metrics of a job over a time range. Idempotent."""
+        if step_seconds is not None and (
+            not isinstance(step_seconds, int) or isinstance(step_seconds, bool) or step_seconds < 1
         ):
-            if value is not None:
-                params[key] = value
-        if step_seconds is not None:
-            if not isinstance(step_seconds, int) or step_seconds < 1:
-                raise InvalidInputError("step_seconds", "must be a positive integer")
-            params["step_seconds"] = step_seconds
-        path = self._job_path(project_id, job_id, "/metrics")
-        return await self._core.request("GET", path, JobMetrics, params=params, idempotent=True)
+            raise InvalidInputError("step_seconds", "must be a positive integer")
+        params = wire.metrics_params(_millis("start", start), _millis("end", end), step_seconds)
+        path = wire.JOB_METRICS.path(project_id, job_id)
+        return (await self._core.request(wire.JOB_METRICS, path, params=params)).value
 
     async def checkpoints(self, project_id: str, job_id: str) -> builtins.list[Checkpoint]:
-        """The checkpoints a job has written."""
-        path = self._job_path(project_id, job_id, "/checkpoints")
-        envelope = await self._core.request("GET", path, CheckpointsEnvelope, idempotent=True)
-        return envelope.checkpoints
+        """The checkpoints a job has written. Idempotent."""
+        path = wire.JOB_CHECKPOINTS.path(project_id, job_id)
+        return (await self._core.request(wire.JOB_CHECKPOINTS, path)).value.checkpoints
 
     def checkpoint_files(
         self, project_id: str, job_id: str, *, page_size: int = 1000
     ) -> AsyncPager[CheckpointFile]:
-        """Every checkpoint file with a presigned URL, fetched page by page."""
-        if not isinstance(page_size, int) or page_size < 1:
+        """Every checkpoint file with a presigned URL, fetched page by page. Idempotent."""
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
             raise InvalidInputError("page_size", "must be a positive integer")
-        path = self._job_path(project_id, job_id, "/checkpoint_files")
+        path = wire.CHECKPOINT_FILES.path(project_id, job_id)
 
         async def fetch(token: int | None) -> tuple[builtins.list[CheckpointFile], int | None]:
-            params = {"page_size": page_size, "page_token": token or 0}
-            page = await self._core.request(
-                "GET", path, CheckpointFilesPage, params=params, idempotent=True
-            )
+            params = wire.checkpoint_files_params(page_size, token)
+            page = (await self._core.request(wire.CHECKPOINT_FILES, path, params=params)).value
             return page.presigned_urls, page.next_page_token
 
         return AsyncPager(offset_token_pages(fetch))
 
     async def download_urls(self, project_id: str, job_id: str) -> builtins.list[str]:
-        """Presigned URLs of the job's artifacts."""
-        path = self._job_path(project_id, job_id, "/download")
-        envelope = await self._core.request("GET", path, DownloadEnvelope, idempotent=True)
-        return envelope.artifact_presigned_urls
+        """Presigned URLs of the job's artifacts. Idempotent."""
+        path = wire.JOB_DOWNLOAD.path(project_id, job_id)
+        return (await self._core.request(wire.JOB_DOWNLOAD, path)).value.artifact_presigned_urls
 
     async def capacity(self) -> TrainingCapacity:
-        """GPU capacity available for training, per GPU type and team."""
-        return await self._core.request(
-            "GET", "/v1/training/capacity", TrainingCapacity, idempotent=True
-        )
+        """GPU capacity available for training, per GPU type and team. Idempotent."""
+        return (await self._core.request(wire.CAPACITY, wire.CAPACITY.path())).value
 
     def logs(
         self,
@@ -323,8 +325,11 @@ class JobsResource(Resource):
         min_level: str | None = None,
         follow: bool = False,
         poll_interval: float = 2.0,
-    ) -> AsyncIterator[LogLine]:
-        """A job's log lines, oldest first, none lost or repeated.
+    ) -> AsyncPager[LogLine]:
+        """A job's log lines, oldest first, none lost or repeated. Idempotent (reads).
+
+        Like every list-style call, ``await`` it for a list or ``async for``
+        over it; ``.pages()`` gives the lines as fetched.
 
         Args:
             project_id: The job's project.
@@ -335,22 +340,29 @@ class JobsResource(Resource):
             follow: Keep polling for new lines until the job finishes.
             poll_interval: Seconds between polls when following.
         """
-        path = self._job_path(project_id, job_id, "/logs")
+        path = wire.JOB_LOGS.path(project_id, job_id)
         if follow and end is not None:
             raise InvalidInputError("end", "cannot be combined with follow=True")
         if min_level is not None and min_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInputError("min_level", "must be DEBUG, INFO, WARNING or ERROR")
-        if poll_interval <= 0:
-            raise InvalidInputError("poll_interval", "must be positive")
-        return iter_logs(
-            self._core,
-            path,
-            start_ms=_millis("start", start),
-            end_ms=_millis("end", end),
-            min_level=min_level,
-            job=lambda: self._retrieve_with_date(project_id, job_id),
-            follow=follow,
-            poll_interval=poll_interval,
+        _check_interval("poll_interval", poll_interval)
+
+        async def fetch(
+            start_ms: int, end_ms: int | None, direction: str
+        ) -> builtins.list[LogLine]:
+            params = wire.log_params(start_ms, end_ms, direction, min_level)
+            return (await self._core.request(wire.JOB_LOGS, path, params=params)).value.logs
+
+        return AsyncPager(
+            log_pages(
+                fetch,
+                start_ms=_millis("start", start),
+                end_ms=_millis("end", end),
+                job=lambda: self._retrieve_with_time(project_id, job_id),
+                follow=follow,
+                poll_interval=poll_interval,
+                clock=self._core.clock,
+            )
         )
 
     async def wait(
@@ -370,18 +382,22 @@ class JobsResource(Resource):
         Raises:
             WaitTimeoutError: ``timeout`` passed first; ``.job`` is the last state seen.
         """
-        if timeout is not None and timeout <= 0:
-            raise InvalidInputError("timeout", "must be positive or None")
-        if poll_interval <= 0:
-            raise InvalidInputError("poll_interval", "must be positive")
-        self._job_path(project_id, job_id)  # refuse bad ids before the first poll
+        if timeout is not None:
+            _check_interval("timeout", timeout)
+        _check_interval("poll_interval", poll_interval)
+        wire.GET_JOB.path(project_id, job_id)  # refuse bad ids before the first poll
         return await wait_for_terminal(
             lambda: self.retrieve(project_id, job_id),
             timeout=timeout,
             poll_interval=poll_interval,
             on_status_change=on_status_change,
-            sleep=self._core.policy.sleep,
+            clock=self._core.clock,
         )
+
+
+def _check_interval(field: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(field, "must be a positive, finite number of seconds")
 
 
 def _non_empty(field: str, value: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from .. import _wire as wire
 from .._errors import InvalidInputError
 from .._pagination import AsyncPager, single_page
-from .._wire import ProjectEnvelope, ProjectName, ProjectsEnvelope, UpsertProjectRequest
 from ..models import CacheSummary, ProjectTombstone, TrainingProject
-from ._base import Resource, segment
+from ._base import Resource
 
 __all__ = ["ProjectsResource"]
 
@@ -27,42 +27,38 @@ class ProjectsResource(Resource):
         """
         if not isinstance(name, str) or not name.strip():
             raise InvalidInputError("name", "must be a non-empty string")
-        path = "/v1/training_projects"
-        if team_id is not None:
-            path = f"/v1/teams/{segment('team_id', team_id)}/training_projects"
-        body = UpsertProjectRequest(training_project=ProjectName(name=name))
-        envelope = await self._core.request(
-            "POST", path, ProjectEnvelope, body=body, idempotent=True
-        )
-        return envelope.training_project
+        body = wire.UpsertProjectRequest(training_project=wire.ProjectName(name=name))
+        if team_id is None:
+            route, path = wire.UPSERT_PROJECT, wire.UPSERT_PROJECT.path()
+        else:
+            route, path = wire.UPSERT_TEAM_PROJECT, wire.UPSERT_TEAM_PROJECT.path(team_id)
+        response = await self._core.request(route, path, body=body)
+        return response.value.training_project
 
     def list(self) -> AsyncPager[TrainingProject]:
-        """All projects: ``await`` it for a list, or ``async for`` over it."""
+        """All projects: ``await`` it for a list, or ``async for`` over it. Idempotent."""
 
         async def fetch() -> list[TrainingProject]:
-            envelope = await self._core.request(
-                "GET", "/v1/training_projects", ProjectsEnvelope, idempotent=True
-            )
-            return envelope.training_projects
+            route = wire.LIST_PROJECTS
+            return (await self._core.request(route, route.path())).value.training_projects
 
         return AsyncPager(single_page(fetch))
 
     async def retrieve(self, project_id: str) -> TrainingProject:
-        """Look up one project by id.
+        """Look up one project by id. Idempotent.
 
         Raises:
             NotFoundError: No project has this id.
         """
-        path = f"/v1/training_projects/{segment('project_id', project_id)}"
-        envelope = await self._core.request("GET", path, ProjectEnvelope, idempotent=True)
-        return envelope.training_project
+        path = wire.GET_PROJECT.path(project_id)
+        return (await self._core.request(wire.GET_PROJECT, path)).value.training_project
 
     async def delete(self, project_id: str) -> ProjectTombstone:
-        """Delete a project."""
-        path = f"/v1/training_projects/{segment('project_id', project_id)}"
-        return await self._core.request("DELETE", path, ProjectTombstone, idempotent=False)
+        """Delete a project. Not retried after the request may have arrived."""
+        path = wire.DELETE_PROJECT.path(project_id)
+        return (await self._core.request(wire.DELETE_PROJECT, path)).value
 
     async def cache_summary(self, project_id: str) -> CacheSummary:
-        """The files in a project's shared cache."""
-        path = f"/v1/training_projects/{segment('project_id', project_id)}/cache/summary"
-        return await self._core.request("GET", path, CacheSummary, idempotent=True)
+        """The files in a project's shared cache. Idempotent."""
+        path = wire.CACHE_SUMMARY.path(project_id)
+        return (await self._core.request(wire.CACHE_SUMMARY, path)).value

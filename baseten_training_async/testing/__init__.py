@@ -30,8 +30,10 @@ Run it standalone with ``python -m baseten_training_async.testing --port 8000``;
 it from pytest through `baseten_training_async.testing.pytest_plugin`.
 """
 
+from .._clock import VirtualClock
 from ._clock import FakeClock
 from ._faults import Fault, FaultKind
+from ._mock import MockTransport, fake_time, json_response
 from ._models import (
     FakeStats,
     JobTimings,
@@ -55,13 +57,17 @@ __all__ = [
     "JobTimings",
     "LogLine",
     "LogLineLike",
+    "MockTransport",
     "Outcome",
     "RequestRecord",
     "Route",
     "StoredJob",
     "StoredProject",
     "Team",
+    "VirtualClock",
     "default_outcome",
+    "fake_time",
+    "json_response",
     "openapi_spec",
 ]
 

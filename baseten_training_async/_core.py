@@ -1,0 +1,210 @@
+"""The request core: encode, flow control, transport, status mapping, decode, retries.
+
+Everything that sends a request goes through `Core.request` with a `Route`
+from ``_wire.py``. The core sits below every feature and resource and imports
+none of them; the client builds one and hands it down.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+from urllib.parse import quote
+
+import msgspec
+
+from ._clock import Clock
+from ._codec import ENCODER, decoder_for
+from ._dates import parse_http_date
+from ._errors import APIResponseValidationError, RateLimitError, body_snippet, status_error
+from ._limits import FlowControl
+from ._retry import RetryPolicy, call_with_retries
+from ._transport import HTTPRequest, QueryParams, Transport
+from ._wire import Route
+
+__all__ = ["Core", "Redactor", "Response"]
+
+T = TypeVar("T")
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Response(Generic[T]):
+    """A decoded response.
+
+    Attributes:
+        value: The body, decoded into the route's response type.
+        status: The HTTP status.
+        headers: The response headers.
+    """
+
+    value: T
+    status: int
+    headers: Mapping[str, str]
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's ``x-request-id``, if it sent one."""
+        return self.headers.get("x-request-id")
+
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's clock from the ``Date`` header, if it sent one."""
+        return parse_http_date(self.headers.get("Date"))
+
+
+class Redactor:
+    r"""Blanks a secret out of anything a server may echo back.
+
+    Matches the secret as sent, URL-encoded, JSON-escaped (``\u0073...``,
+    found by decoding), and base64-encoded on its own or with its header
+    prefix.
+    """
+
+    __slots__ = ("_needles", "_secret")
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        forms = {secret, quote(secret, safe=""), quote(secret)}
+        for text in (secret, f"Api-Key {secret}"):
+            raw = base64.b64encode(text.encode()).decode()
+            forms.update({raw, raw.rstrip("="), base64.urlsafe_b64encode(text.encode()).decode()})
+        self._needles = tuple(sorted((f.encode() for f in forms if f), key=len, reverse=True))
+
+    def scrub(self, data: bytes) -> bytes:
+        """``data`` with every byte-level form of the secret replaced."""
+        for needle in self._needles:
+            if needle in data:
+                data = data.replace(needle, b"<redacted>")
+        if b"\\u" in data:
+            data = self._json_escaped(data)
+        return data
+
+    def text(self, value: str | None) -> str | None:
+        """A string with the secret replaced."""
+        if value is None:
+            return None
+        return self.scrub(value.encode("utf-8", "replace")).decode("utf-8", "replace")
+
+    def _json_escaped(self, data: bytes) -> bytes:
+        # A JSON string may spell the key with \uXXXX escapes: undo them and look again.
+        decoded = data.decode("latin-1").encode("latin-1").decode("unicode_escape", "replace")
+        if self._secret not in decoded:
+            return data
+        return decoded.replace(self._secret, "<redacted>").encode("utf-8", "replace")
+
+
+@dataclass(slots=True)
+class Core:
+    """The request pipeline of one client, shared by its views.
+
+    Attributes:
+        transport: Sends requests.
+        flow: Client-wide concurrency, 429 gate and retry budget.
+        policy: Retries.
+        clock: Every wait and deadline.
+        timeout: Seconds allowed per attempt.
+        base_url: The API's base URL, without a trailing slash.
+        headers: Headers sent on every request (auth, user agent).
+        redactor: Blanks the API key out of what errors quote.
+    """
+
+    transport: Transport
+    flow: FlowControl
+    policy: RetryPolicy
+    clock: Clock
+    timeout: float
+    base_url: str
+    headers: Mapping[str, str]
+    redactor: Redactor
+    _json_headers: Mapping[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._json_headers = {**self.headers, **_JSON_HEADERS}
+
+    def deadline(self) -> float | None:
+        """The latest time, on the clock, that a call starting now may wait until."""
+        limit = self.timeout
+        if self.policy.deadline is not None:
+            limit = min(limit, self.policy.deadline)
+        return self.clock.monotonic() + limit
+
+    async def request(
+        self,
+        route: Route[T],
+        path: str,
+        *,
+        body: msgspec.Struct | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response[T]:
+        """Send ``route`` at ``path`` with retries and decode the response.
+
+        Args:
+            route: The operation.
+            path: Its escaped path, from ``route.path(...)``.
+            body: A request model to send as JSON.
+            params: Query parameters.
+            headers: Extra headers for this call.
+
+        Raises:
+            BasetenError: The call failed; see the error tree.
+        """
+        payload = None if body is None else ENCODER.encode(body)
+        sent_headers = self._json_headers if payload is not None else self.headers
+        if headers:
+            sent_headers = {**sent_headers, **headers}
+        http = HTTPRequest(
+            route.method, self.base_url + path, params, sent_headers, payload, self.timeout
+        )
+        decoder = decoder_for(route.response)
+        gate_deadline = self.deadline()
+
+        async def attempt() -> Response[T]:
+            await self.flow.acquire(gate_deadline)
+            try:
+                response = await self.transport.send(http)
+            finally:
+                self.flow.release()
+            status = response.status
+            if status >= 300:
+                error = status_error(
+                    status,
+                    self.redactor.scrub(response.body),
+                    response.headers,
+                    method=route.method,
+                    path=path,
+                    request_id=self.redactor.text(response.headers.get("x-request-id")),
+                )
+                if isinstance(error, RateLimitError):
+                    wait = error.retry_after
+                    if wait is not None:
+                        wait = min(wait, self.policy.max_retry_after)
+                    self.flow.record_rate_limited(wait)
+                raise error
+            self.flow.record_success()
+            try:
+                value = decoder.decode(response.body)
+            except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a subclass
+                snippet = body_snippet(self.redactor.scrub(response.body))
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise APIResponseValidationError(
+                    f"{route.method} {path}: unexpected response body ({reason}); "
+                    f"body starts {snippet!r}",
+                    status_code=status,
+                    body_snippet=snippet,
+                ) from None
+            return Response(value, status, response.headers)
+
+        return await call_with_retries(
+            attempt,
+            policy=self.policy,
+            flow=self.flow,
+            clock=self.clock,
+            idempotent=route.idempotent,
+            method=route.method,
+            path=path,
+        )
