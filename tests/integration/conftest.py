@@ -20,6 +20,6 @@ async def api() -> AsyncIterator[FakeTrainingAPI]:
 async def client(api: FakeTrainingAPI) -> AsyncIterator[AsyncTrainingClient]:
     # A short timeout also bounds how long a lost create is looked for.
     async with AsyncTrainingClient(
-        api.api_key, base_url=api.url, retry_policy=FAST_RETRIES, timeout=2
+        api.api_key, base_url=api.url, retry_policy=FAST_RETRIES, timeout=2, commit_window=2
     ) as c:
         yield c

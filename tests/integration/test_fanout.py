@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from baseten_training_async import (
+    CreateManyError,
     AsyncTrainingClient,
     BadRequestError,
     InvalidInputError,
@@ -74,7 +75,7 @@ async def test_return_exceptions_false_raises_the_first_failure(
     api.inject("status", route=Route.CREATE_JOB, status=400, times=1)
     api.inject("latency", route=Route.CREATE_JOB, delay=0.05)
     reported: list[int] = []
-    with pytest.raises(BadRequestError):
+    with pytest.raises(CreateManyError) as info:
         await client.jobs.create_many(
             project.id,
             [_spec(f"s{i}") for i in range(50)],
@@ -82,10 +83,62 @@ async def test_return_exceptions_false_raises_the_first_failure(
             return_exceptions=False,
             on_progress=lambda done, failed, total: reported.append(done),
         )
+    assert isinstance(info.value.__cause__, BadRequestError)
     assert _client_tasks() == 1
-    # Creates in flight at the failure were allowed to finish, and none was lost.
+    # Creates in flight at the failure were allowed to finish, and none was lost:
+    # every job on the server is in the error's results.
+    assert sorted(job.id for job in info.value.jobs) == sorted(api.jobs)
     assert len(api.jobs) == max(reported)
     assert 1 <= len(api.jobs) < 49
+    assert sum(isinstance(r, BadRequestError) for r in info.value.results) == 1
+
+
+async def test_return_exceptions_false_returns_only_jobs(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project = await client.projects.upsert("typed")
+    jobs: list[TrainingJob] = await client.jobs.create_many(
+        project.id, [_spec(f"t{i}") for i in range(5)], return_exceptions=False
+    )
+    assert [job.name for job in jobs] == [f"t{i}" for i in range(5)]
+
+
+async def test_a_raising_progress_callback_loses_no_job(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project = await client.projects.upsert("callback")
+    api.inject("latency", route=Route.CREATE_JOB, delay=0.05)
+
+    def on_progress(done: int, failed: int, total: int | None) -> None:
+        if done == 10:
+            raise RuntimeError("dashboard down")
+
+    with pytest.raises(CreateManyError) as info:
+        await client.jobs.create_many(
+            project.id, [_spec(f"c{i}") for i in range(60)], concurrency=8, on_progress=on_progress
+        )
+    assert isinstance(info.value.__cause__, RuntimeError)
+    # The creates in flight when the callback raised finished, and all are reported.
+    assert len(api.jobs) >= 10
+    assert sorted(job.id for job in info.value.jobs) == sorted(api.jobs)
+
+
+async def test_a_raising_spec_iterator_loses_no_job(
+    api: FakeTrainingAPI, client: AsyncTrainingClient
+) -> None:
+    project = await client.projects.upsert("iterator")
+    api.inject("latency", route=Route.CREATE_JOB, delay=0.05)
+
+    def specs() -> Iterator[dict[str, object]]:
+        for i in range(12):
+            yield _spec(f"i{i}")
+        raise OSError("spec file truncated")
+
+    with pytest.raises(CreateManyError) as info:
+        await client.jobs.create_many(project.id, specs(), concurrency=8)
+    assert isinstance(info.value.__cause__, OSError)
+    assert len(api.jobs) == 12
+    assert sorted(job.id for job in info.value.jobs) == sorted(api.jobs)
 
 
 async def test_async_iterable_input_and_bad_concurrency(
@@ -159,7 +212,7 @@ async def test_cancelling_create_many_leaves_nothing_behind() -> None:
             with pytest.raises(asyncio.CancelledError):
                 await run
             assert _client_tasks() == 1
-            assert client.flow_control._slots._value == client._core.transport._max_connections
+            assert client.stats().in_flight == 0
             created = len(api.jobs)
             assert 100 <= created < 500
             await asyncio.sleep(0.05)  # in-flight requests were cancelled, not finished
