@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from ._clock import FakeClock
-from ._faults import Fault, FaultKind, FaultSet
+from ._faults import DEFERRED_KINDS, Fault, FaultKind, FaultSet
 from ._models import (
     ACTIVE_STATUSES,
     DEPLOY_FAILED,
@@ -56,12 +56,16 @@ LogLineLike = (
 """A log line, or a ``(timestamp_ns, message[, level[, replica]])`` tuple."""
 
 _Handler = Callable[["_Call"], dict[str, Any]]
+_Result = tuple[int, dict[str, Any], dict[str, str] | None, str]
+"""Status, JSON payload, extra headers and the request log's outcome."""
 _ENCODE = msgspec.json.encode
 _DECODE = msgspec.json.decode
 _JSON = "application/json"
 _DEFAULT_TEAMS = (("team0dflt", "Default Team", True), ("team1rsch", "Research", False))
 _TEN_YEARS_MINUTES = 10 * 365 * 24 * 60
 _MIB = 1024 * 1024
+_FAKE_CLOCK_POLL = 0.01  # real seconds between looks at a fake clock with commits due
+_STALL_POLL = 0.05  # real seconds between looks at a stalled connection
 
 
 @dataclass(slots=True)
@@ -73,6 +77,32 @@ class _Call:
     query: dict[str, Any]
     now: float
     fault: Fault | None
+
+
+class _PendingCommit:
+    """An operation a deferred-commit fault holds until its time comes."""
+
+    __slots__ = ("due", "future", "run")
+
+    def __init__(self, run: Callable[[], _Result]) -> None:
+        self.run = run
+        self.due = 0.0
+        self.future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
+
+    def fire(self) -> None:
+        if self.future.done():
+            return
+        try:
+            result = self.run()
+        except Exception as exc:  # a fake bug: the waiting handler answers 500
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+    def abandon(self) -> None:
+        """The server stopped or was reset first: the operation never runs."""
+        if not self.future.done():
+            self.future.cancel()
 
 
 def _redact(headers: Mapping[str, str]) -> dict[str, str]:
@@ -186,6 +216,8 @@ class FakeTrainingAPI:
         self._faults = FaultSet(seed)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        self._commit_tasks: set[asyncio.Task[None]] = set()
+        self._fake_due: list[_PendingCommit] = []
         self._handlers: dict[str, _Handler] = self._handler_table()
         missing = set(Route.ALL) - set(self._handlers)
         assert not missing, f"unhandled routes: {missing}"
@@ -239,8 +271,19 @@ class FakeTrainingAPI:
         """Stop serving and close open connections (idempotent)."""
         runner, self._runner = self._runner, None
         self._url = None
+        tasks = self._cancel_commits()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+
+    def _cancel_commits(self) -> list[asyncio.Task[None]]:
+        tasks = list(self._commit_tasks)
+        for task in tasks:
+            task.cancel()
+        for pending in self._fake_due:
+            pending.abandon()
+        self._fake_due.clear()
+        return tasks
 
     async def __aenter__(self) -> FakeTrainingAPI:
         await self.start()
@@ -258,8 +301,10 @@ class FakeTrainingAPI:
         """Forget all state: projects, jobs, logs, faults, the request log and stats.
 
         Teams are re-seeded, the id generator and fault draw restart from the seed,
-        rate-limit buckets refill. The clock and the server keep running.
+        rate-limit buckets refill, and deferred commits that have not run are dropped.
+        The clock and the server keep running.
         """
+        self._cancel_commits()
         self._faults.clear()
         self._faults.reseed(self._seed)
         if self._limiter is not None:
@@ -380,6 +425,29 @@ class FakeTrainingAPI:
         - ``"empty_page"``: checkpoint_files answers an empty page with a non-null
           ``next_page_token`` (route defaults to ``CHECKPOINT_FILES``).
 
+        Deferred commits, the faults of a real network in front of a real server: the
+        request is authenticated, read and validated at once, then the operation runs
+        ``delay`` seconds later on the server's own schedule, whether or not the
+        client is still connected (a client that timed out at 0.3 s still finds the
+        job in a listing once ``delay`` has passed). Each takes ``delay`` and
+        ``clock``: ``"real"`` (default) counts ``delay`` in real seconds with
+        ``asyncio``; ``"fake"`` counts it on the server's `FakeClock`, so the commit
+        happens once a test advances the clock past it (a request received after
+        that sees it; a fast poll catches clocks that move without requests).
+        `pending_commits` and `wait_for_commits` tell a test when they ran, and
+        `RequestRecord.committed_at` when each did.
+
+        - ``"late_commit"``: commit after ``delay`` (required), then answer normally.
+        - ``"commit_then_drop"``: commit after ``delay`` (default 0), then abort the
+          connection without sending a byte.
+        - ``"commit_then_stall"``: commit after ``delay`` (default 0), then hold the
+          connection open without answering for ``stall`` real seconds (default 30)
+          or until the client gives up, then abort it.
+        - ``"commit_then_garble"``: commit after ``delay`` (default 0), then answer
+          ``status`` (a 2xx, default 200) with ``body`` (default
+          ``{"training_job": {"id": 5}}``: JSON that matches no response schema;
+          pass e.g. ``body=b"<html>"`` for a body that is not JSON at all).
+
         Args:
             kind: The fault kind.
             route: A `Route` constant, several, or None for every operation.
@@ -389,6 +457,11 @@ class FakeTrainingAPI:
 
         Returns:
             A handle; call ``remove()`` or use it as a context manager.
+
+        Example:
+            A create that commits 1 s after a client with a 0.3 s timeout gave up::
+
+                api.inject("late_commit", route=Route.CREATE_JOB, delay=1.0, times=1)
         """
         return self._faults.add(
             kind, route=route, probability=probability, times=times, params=params
@@ -599,6 +672,7 @@ class FakeTrainingAPI:
         self, request: web.Request, op: Operation, handler: _Handler
     ) -> web.StreamResponse:
         record = self._record(request, op.route)
+        self._fire_due()
         fault = self._faults.draw(op.route)
         if fault is None:
             status, payload, headers, outcome = await self._serve(
@@ -613,6 +687,8 @@ class FakeTrainingAPI:
         commit = bool(params.get("commit", True))
         if kind == "drop_before":
             return self._drop(request, record, "dropped_before")
+        if kind in DEFERRED_KINDS:
+            return await self._deferred(request, op, handler, record, fault)
         if kind == "latency" and not commit:
             await asyncio.sleep(float(params["delay"]))
         if kind in ("status", "malformed_json", "truncated_body") and not commit:
@@ -634,7 +710,16 @@ class FakeTrainingAPI:
         handler: _Handler,
         record: RequestRecord,
         fault: Fault | None,
-    ) -> tuple[int, dict[str, Any], dict[str, str] | None, str]:
+    ) -> _Result:
+        prepared = await self._prepare(request, op, record, fault)
+        if isinstance(prepared, tuple):
+            return prepared
+        return self._commit(op, handler, prepared, record)
+
+    async def _prepare(
+        self, request: web.Request, op: Operation, record: RequestRecord, fault: Fault | None
+    ) -> _Call | _Result:
+        """Auth, rate limit, body and query: a `_Call` to commit, or the error to answer."""
         key = self._authenticate(request)
         if key is None:
             self._stats.unauthorized += 1
@@ -673,9 +758,16 @@ class FakeTrainingAPI:
                         query[param.name] = param.parse(value)
             except SchemaError as exc:
                 return 400, {"message": f"Invalid query parameter: {exc}"}, None, "served"
+        return _Call(path=request.match_info, body=body, query=query, now=0.0, fault=fault)
+
+    def _commit(
+        self, op: Operation, handler: _Handler, call: _Call, record: RequestRecord
+    ) -> _Result:
+        """Run the operation now (on the fake clock) and render its answer."""
         now = self.clock.now()
         self._store.tick(now)
-        call = _Call(path=request.match_info, body=body, query=query, now=now, fault=fault)
+        call.now = now
+        record.committed_at = now
         try:
             payload = handler(call)
         except ApiError as exc:
@@ -687,6 +779,114 @@ class FakeTrainingAPI:
                 message = f"fake produced a response that violates the spec: {exc}"
                 return 500, {"message": message}, None, "served"
         return 200, payload, None, "served"
+
+    # -- deferred commits: the operation runs on the server's schedule ---------------------
+
+    async def _deferred(
+        self,
+        request: web.Request,
+        op: Operation,
+        handler: _Handler,
+        record: RequestRecord,
+        fault: Fault,
+    ) -> web.StreamResponse:
+        prepared = await self._prepare(request, op, record, fault)
+        if isinstance(prepared, tuple):
+            status, payload, headers, outcome = prepared
+            return self._respond(record, status, payload, outcome, headers)
+        params = fault.params
+        pending = _PendingCommit(lambda: self._commit(op, handler, prepared, record))
+        if params["clock"] == "fake":
+            pending.due = self.clock.now() + params["delay"]
+            self._fake_due.append(pending)
+            runner = self._commit_on_fake_clock(pending)
+        else:
+            runner = self._commit_after(pending, params["delay"])
+        task = asyncio.get_running_loop().create_task(runner)
+        self._commit_tasks.add(task)
+        task.add_done_callback(self._commit_tasks.discard)
+        # The commit survives the client going away (and this handler being cancelled).
+        status, payload, headers, outcome = await asyncio.shield(pending.future)
+        kind = fault.kind
+        if kind == "late_commit":
+            return self._respond(record, status, payload, outcome, headers)
+        if kind == "commit_then_drop":
+            return self._drop(request, record, "committed_then_dropped")
+        if kind == "commit_then_stall":
+            await self._stall(request, float(params["stall"]))
+            return self._drop(request, record, "committed_then_stalled")
+        record.status = int(params["status"])
+        record.outcome = "committed_then_garbled"
+        self._stats.statuses[record.status] += 1
+        raw = params["body"]
+        return web.Response(
+            status=record.status,
+            body=raw if isinstance(raw, bytes) else str(raw).encode(),
+            content_type=_JSON,
+            headers={"x-request-id": record.request_id},
+        )
+
+    async def _commit_after(self, pending: _PendingCommit, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            pending.fire()
+        finally:
+            pending.abandon()
+
+    async def _commit_on_fake_clock(self, pending: _PendingCommit) -> None:
+        # Requests fire due commits first (`_fire_due`); this covers a clock that moves
+        # without requests (advanced by a test, or a real-time clock).
+        clock = self.clock
+        try:
+            while not pending.future.done():
+                remaining = pending.due - clock.now()
+                if remaining <= 0:
+                    self._fire_due()
+                    break
+                step = remaining / clock.speed if clock.is_real else _FAKE_CLOCK_POLL
+                await asyncio.sleep(min(step, _FAKE_CLOCK_POLL))
+        finally:
+            pending.abandon()
+
+    def _fire_due(self) -> None:
+        """Commit every fake-clock deferred commit whose time has come, in due order."""
+        if not self._fake_due:
+            return
+        now = self.clock.now()
+        due = sorted((p for p in self._fake_due if p.due <= now), key=lambda p: p.due)
+        for pending in due:
+            self._fake_due.remove(pending)
+            pending.fire()
+
+    async def _stall(self, request: web.Request, seconds: float) -> None:
+        """Hold the connection open without answering, until ``seconds`` or the client leaves."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            transport = request.transport
+            remaining = deadline - loop.time()
+            if transport is None or transport.is_closing() or remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, _STALL_POLL))
+
+    @property
+    def pending_commits(self) -> int:
+        """Operations held by deferred-commit faults that have not run yet."""
+        return sum(1 for task in self._commit_tasks if not task.done())
+
+    async def wait_for_commits(self, timeout: float | None = None) -> None:
+        """Wait until every deferred commit (real-time ones; fake-clock ones once due) ran.
+
+        Args:
+            timeout: Give up after this many real seconds (None: no limit).
+
+        Raises:
+            TimeoutError: Commits are still pending after ``timeout``.
+        """
+        tasks = [task for task in self._commit_tasks if not task.done()]
+        if tasks:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*tasks)
 
     def _authenticate(self, request: web.Request) -> str | None:
         header = request.headers.get("Authorization")
