@@ -35,14 +35,17 @@ from ._routes import Route
 from ._schema import SchemaError
 from ._spec import Operation, load_spec
 from ._store import (
+    MAX_TIMEOUT_MINUTES,
     ApiError,
     Outcome,
     Store,
+    check_epoch_millis,
     checkpoint_file,
     checkpoint_record,
     default_outcome,
     generated_checkpoint_names,
     iso,
+    session_minutes,
 )
 
 __all__ = ["FakeTrainingAPI", "LogLineLike"]
@@ -62,8 +65,11 @@ _ENCODE = msgspec.json.encode
 _DECODE = msgspec.json.decode
 _JSON = "application/json"
 _DEFAULT_TEAMS = (("team0dflt", "Default Team", True), ("team1rsch", "Research", False))
-_TEN_YEARS_MINUTES = 10 * 365 * 24 * 60
+_LAST_EPOCH_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+_MAX_STEP_SECONDS = 10 * 365 * 24 * 3600
 _MIB = 1024 * 1024
+_MAX_BODY = 16 * _MIB  # larger bodies get 413
+_MAX_DEPTH = 64  # JSON nesting; the deepest request schema needs 6
 _FAKE_CLOCK_POLL = 0.01  # real seconds between looks at a fake clock with commits due
 _STALL_POLL = 0.05  # real seconds between looks at a stalled connection
 
@@ -105,6 +111,23 @@ class _PendingCommit:
             self.future.cancel()
 
 
+def _too_deep(value: object) -> bool:
+    """Whether a decoded JSON value nests deeper than `_MAX_DEPTH` (iteratively)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > _MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _redact(headers: Mapping[str, str]) -> dict[str, str]:
     redacted: dict[str, str] = {}
     for name, value in headers.items():
@@ -140,9 +163,11 @@ class FakeTrainingAPI:
     behaviour where the spec is silent (see the package docs): upsert by name,
     non-idempotent job creation, job status progressing on a `FakeClock`, log windows
     in epoch milliseconds over nanosecond timestamps, offset-paged checkpoint files.
-    Request bodies are validated against the spec (unknown fields rejected), auth is
-    checked, an optional token bucket rate-limits per API key, and faults can be
-    injected deterministically.
+    Request bodies are validated against the spec as the real API does (unknown
+    fields accepted and kept, ``null`` taken as absent in optional fields, 4xx for
+    every bad input, 413 over 16 MiB, 405 for a wrong method), auth is checked, an
+    optional token bucket rate-limits per API key, and faults can be injected
+    deterministically.
 
     Args:
         api_key: The key clients must send as ``Authorization: Api-Key <key>`` or
@@ -250,7 +275,7 @@ class FakeTrainingAPI:
         """
         if self._runner is not None:
             return
-        app = web.Application(client_max_size=16 * _MIB)
+        app = web.Application(client_max_size=_MAX_BODY)
         for route, handler in self._handlers.items():
             op = self._spec.operations[route]
             app.router.add_route(op.method, op.path, self._endpoint(op, handler))
@@ -665,6 +690,13 @@ class FakeTrainingAPI:
 
     async def _unknown_route(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, None)
+        allowed = sorted(
+            {op.method for op in self._spec.operations.values() if op.matches(request.path)}
+        )
+        if allowed:
+            message = f"Method {request.method} not allowed on {request.path}"
+            headers = {"Allow": ", ".join(allowed)}
+            return self._respond(record, 405, {"message": message}, "served", headers)
         message = f"No route for {request.method} {request.path}"
         return self._respond(record, 404, {"message": message}, "served")
 
@@ -736,13 +768,19 @@ class FakeTrainingAPI:
         if op.request_validator is not None:
             try:
                 raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                message = f"Request body is larger than {_MAX_BODY // _MIB} MiB"
+                return 413, {"message": message}, None, "served"
             except Exception:  # the client went away while we waited
                 return 400, {"message": "request body could not be read"}, None, "client_gone"
             try:
                 decoded = _DECODE(raw) if raw.strip() else {}
                 record.body = _DECODE(raw) if raw.strip() else None
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 return 400, {"message": f"Request body is not valid JSON: {exc}"}, None, "served"
+            if _too_deep(decoded):
+                message = f"Request body is nested more than {_MAX_DEPTH} levels deep"
+                return 400, {"message": message}, None, "served"
             try:
                 op.request_validator(decoded, "")
             except SchemaError as exc:
@@ -772,6 +810,10 @@ class FakeTrainingAPI:
             payload = handler(call)
         except ApiError as exc:
             return exc.status, {"message": exc.message}, None, "served"
+        except (OverflowError, RecursionError) as exc:
+            # A number past what the server can represent (a date beyond year 9999, a
+            # float overflow): the real API refuses such input too.
+            return 400, {"message": f"Invalid request: value out of range ({exc})"}, None, "served"
         if self._validate_responses:
             try:
                 op.response_validator(payload, "")
@@ -1149,6 +1191,7 @@ class FakeTrainingAPI:
 
     def _logs(self, call: _Call, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._job_of(call)
+        check_epoch_millis(params)
         lines = self._store.query_logs(
             job,
             call.now,
@@ -1174,6 +1217,7 @@ class FakeTrainingAPI:
 
     def _metrics(self, call: _Call, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._job_of(call)
+        check_epoch_millis(params)
         end_ms = params.get("end_epoch_millis")
         end_ms = int(call.now * 1000) if end_ms is None else end_ms
         start_ms = params.get("start_epoch_millis")
@@ -1183,8 +1227,10 @@ class FakeTrainingAPI:
         step = params.get("step_seconds")
         if step is None:
             step = max(1, (end_ms - start_ms) // 1000 // 60)
-        if step <= 0:
-            raise ApiError(400, f"step_seconds: must be positive, got {step}")
+        if not 0 < step <= _MAX_STEP_SECONDS:
+            raise ApiError(
+                400, f"step_seconds: must be between 1 and {_MAX_STEP_SECONDS}, got {step}"
+            )
         times: list[float] = []
         if job.released_at is not None and job.outcome != DEPLOY_FAILED:
             timings = job.timings
@@ -1295,19 +1341,32 @@ class FakeTrainingAPI:
             raise ApiError(404, f"Interactive session {session_id!r} not found")
         changes: list[str] = []
         trigger = call.body.get("trigger")
-        if trigger is not None and trigger != session["trigger"]:
+        minutes = call.body.get("timeout_minutes")
+        changes_trigger = trigger is not None and trigger != session["trigger"]
+        if changes_trigger and session["trigger"] == "on_startup":
+            raise ApiError(400, "trigger: cannot be changed for an 'on_startup' session")
+        if minutes is not None:
+            if minutes == 0 or not -1 <= minutes <= MAX_TIMEOUT_MINUTES:
+                raise ApiError(
+                    400,
+                    "timeout_minutes: must be -1 (no timeout) or 1.."
+                    f"{MAX_TIMEOUT_MINUTES}, got {minutes}",
+                )
+            added = session_minutes(minutes)
             if session["trigger"] == "on_startup":
-                raise ApiError(400, "trigger: cannot be changed for an 'on_startup' session")
+                expires = datetime.fromisoformat(session["expires_at"]).timestamp() + 60 * added
+                if expires > _LAST_EPOCH_SECOND:
+                    raise ApiError(400, "timeout_minutes: the session would expire after 9999")
+            elif session["timeout_minutes"] + added > MAX_TIMEOUT_MINUTES:
+                raise ApiError(
+                    400, f"timeout_minutes: the total would exceed {MAX_TIMEOUT_MINUTES} minutes"
+                )
+        if changes_trigger:
             session["trigger"] = trigger
             changes.append(f"trigger={trigger}")
-        minutes = call.body.get("timeout_minutes")
         if minutes is not None:
-            if minutes == 0 or minutes < -1:
-                raise ApiError(400, "timeout_minutes: must be positive, or -1 for no timeout")
-            added = _TEN_YEARS_MINUTES if minutes == -1 else minutes
             if session["trigger"] == "on_startup":
-                expires = datetime.fromisoformat(session["expires_at"]).timestamp()
-                session["expires_at"] = iso(expires + 60 * added)
+                session["expires_at"] = iso(expires)
                 changes.append(f"expires_at+={added}m")
             else:
                 session["timeout_minutes"] += added
