@@ -13,8 +13,12 @@ through its real transport::
 Behaviour in brief:
 
 - Auth: ``Authorization: Api-Key <key>`` or ``Bearer <key>``, else 401.
-- Request bodies are validated against the spec; unknown fields and type errors are
-  400s whose ``message`` names the field (``training_job.compute.node_count: ...``).
+- Request bodies are validated against the spec like the real API does: missing
+  required fields, type errors and out-of-range values are 400s whose ``message``
+  names the field (``training_job.compute.node_count: ...``); unknown fields are
+  accepted (and kept in the request log), ``null`` stands for "absent" in any
+  optional field; bodies over 16 MiB get 413, a wrong method 405. The fake never
+  answers a 5xx it was not told to inject.
 - Projects upsert by name; job creation and recreation always create a new job.
 - Job status is computed from a `FakeClock`: CREATED -> DEPLOYING -> RUNNING -> the
   outcome (COMPLETED, or FAILED by rule), PENDING while over ``capacity``.

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from ._routes import Route
 
-__all__ = ["Fault", "FaultKind", "FaultSet"]
+__all__ = ["DEFERRED_KINDS", "Fault", "FaultKind", "FaultSet"]
 
 FaultKind = Literal[
     "status",
@@ -20,6 +20,10 @@ FaultKind = Literal[
     "truncated_body",
     "repeat_page_token",
     "empty_page",
+    "late_commit",
+    "commit_then_drop",
+    "commit_then_stall",
+    "commit_then_garble",
 ]
 """Kinds of injectable faults (see `FakeTrainingAPI.inject`)."""
 
@@ -40,8 +44,22 @@ _PARAMS: Mapping[str, Mapping[str, Any]] = {
     "truncated_body": {"commit": True},
     "repeat_page_token": {},
     "empty_page": {},
+    "late_commit": {"delay": _REQUIRED, "clock": "real"},
+    "commit_then_drop": {"delay": 0.0, "clock": "real"},
+    "commit_then_stall": {"delay": 0.0, "stall": 30.0, "clock": "real"},
+    "commit_then_garble": {
+        "delay": 0.0,
+        "clock": "real",
+        "status": 200,
+        "body": b'{"training_job": {"id": 5}}',
+    },
 }
 _PAGED_KINDS = frozenset({"repeat_page_token", "empty_page"})
+DEFERRED_KINDS = frozenset(
+    {"late_commit", "commit_then_drop", "commit_then_stall", "commit_then_garble"}
+)
+"""Kinds whose operation commits on the server's own schedule, apart from the response."""
+_CLOCKS = ("real", "fake")
 _KNOWN_ROUTES = frozenset(Route.ALL)
 
 
@@ -183,8 +201,18 @@ class FaultSet:
                 raise ValueError("status must be an HTTP status code")
             if status == 429 and filled["retry_after"] is None:
                 filled["retry_after"] = 1.0
-        if kind == "latency" and float(filled["delay"]) < 0:
+        if kind in ("latency", *DEFERRED_KINDS) and float(filled["delay"]) < 0:
             raise ValueError("delay must not be negative")
+        if kind in DEFERRED_KINDS:
+            if filled["clock"] not in _CLOCKS:
+                raise ValueError(f"clock must be one of {_CLOCKS}, got {filled['clock']!r}")
+            filled["delay"] = float(filled["delay"])
+        if kind == "commit_then_stall" and float(filled["stall"]) < 0:
+            raise ValueError("stall must not be negative")
+        if kind == "commit_then_garble":
+            status = filled["status"]
+            if not isinstance(status, int) or not 200 <= status <= 299:
+                raise ValueError("commit_then_garble answers a 2xx: status must be in 200..299")
         fault = Fault(self, kind, routes, float(probability), times, filled)  # type: ignore[arg-type]
         self.faults.append(fault)
         return fault

@@ -306,9 +306,12 @@ class RequestRecord:
         body: Decoded JSON body (None when absent or not JSON).
         status: Status code sent, None when no response was sent.
         outcome: ``served``, ``rate_limited``, ``injected_<status>``,
-            ``dropped_before``, ``dropped_after_commit``, ``malformed_json`` or
-            ``truncated_body``.
+            ``dropped_before``, ``dropped_after_commit``, ``malformed_json``,
+            ``truncated_body``, ``committed_then_dropped``, ``committed_then_stalled``
+            or ``committed_then_garbled``.
         fault: Kind of the injected fault drawn for this request, if any.
+        committed_at: Fake-clock time the operation ran (None: it did not run, or
+            not yet, under a deferred-commit fault).
     """
 
     request_id: str
@@ -322,6 +325,7 @@ class RequestRecord:
     status: int | None = None
     outcome: str = "pending"
     fault: str | None = None
+    committed_at: float | None = None
 
 
 @dataclass(slots=True, eq=False)

@@ -109,6 +109,9 @@ class SchemaCompiler:
             behaviour of request models that forbid extras).
         fill_defaults: Insert ``default`` values of missing properties into
             validated objects (mutates the value, like a server's request parser).
+        null_as_absent: Accept ``null`` for an optional property whose schema does not
+            allow it, and treat it as absent (the default is filled in, or the key
+            dropped), as request parsers with optional fields do.
     """
 
     def __init__(
@@ -117,10 +120,12 @@ class SchemaCompiler:
         *,
         forbid_extra: bool = False,
         fill_defaults: bool = False,
+        null_as_absent: bool = False,
     ) -> None:
         self._document = document
         self._forbid_extra = forbid_extra
         self._fill_defaults = fill_defaults
+        self._null_as_absent = null_as_absent
         self._refs: dict[str, list[Validator]] = {}
 
     def compile_ref(self, ref: str) -> Validator:
@@ -208,6 +213,7 @@ class SchemaCompiler:
             name: self.compile(sub) for name, sub in dict(schema.get("properties", {})).items()
         }
         required = tuple(schema.get("required", ()))
+        optional = frozenset(props) - frozenset(required) if self._null_as_absent else frozenset()
         defaults: tuple[tuple[str, Any, bool], ...] = ()
         if self._fill_defaults:
             defaults = tuple(
@@ -232,9 +238,16 @@ class SchemaCompiler:
             for name in required:
                 if name not in value:
                     raise SchemaError(_join(path, name), "field required")
+            absent: list[str] = []
             for key, item in value.items():
                 validator = props.get(key)
                 if validator is not None:
+                    if item is None and key in optional:
+                        try:
+                            validator(item, _join(path, key))
+                        except SchemaError:
+                            absent.append(key)
+                        continue
                     validator(item, _join(path, key))
                 elif extra is None:
                     raise SchemaError(
@@ -242,6 +255,8 @@ class SchemaCompiler:
                     )
                 elif extra is not _accept:
                     extra(item, _join(path, str(key)))
+            for key in absent:
+                del value[key]
             for name, default, mutable in defaults:
                 if name not in value:
                     value[name] = copy.deepcopy(default) if mutable else default

@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from ._clock import FakeClock
-from ._faults import Fault, FaultKind, FaultSet
+from ._faults import DEFERRED_KINDS, Fault, FaultKind, FaultSet
 from ._models import (
     ACTIVE_STATUSES,
     DEPLOY_FAILED,
@@ -35,14 +35,17 @@ from ._routes import Route
 from ._schema import SchemaError
 from ._spec import Operation, load_spec
 from ._store import (
+    MAX_TIMEOUT_MINUTES,
     ApiError,
     Outcome,
     Store,
+    check_epoch_millis,
     checkpoint_file,
     checkpoint_record,
     default_outcome,
     generated_checkpoint_names,
     iso,
+    session_minutes,
 )
 
 __all__ = ["FakeTrainingAPI", "LogLineLike"]
@@ -56,12 +59,19 @@ LogLineLike = (
 """A log line, or a ``(timestamp_ns, message[, level[, replica]])`` tuple."""
 
 _Handler = Callable[["_Call"], dict[str, Any]]
+_Result = tuple[int, dict[str, Any], dict[str, str] | None, str]
+"""Status, JSON payload, extra headers and the request log's outcome."""
 _ENCODE = msgspec.json.encode
 _DECODE = msgspec.json.decode
 _JSON = "application/json"
 _DEFAULT_TEAMS = (("team0dflt", "Default Team", True), ("team1rsch", "Research", False))
-_TEN_YEARS_MINUTES = 10 * 365 * 24 * 60
+_LAST_EPOCH_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+_MAX_STEP_SECONDS = 10 * 365 * 24 * 3600
 _MIB = 1024 * 1024
+_MAX_BODY = 16 * _MIB  # larger bodies get 413
+_MAX_DEPTH = 64  # JSON nesting; the deepest request schema needs 6
+_FAKE_CLOCK_POLL = 0.01  # real seconds between looks at a fake clock with commits due
+_STALL_POLL = 0.05  # real seconds between looks at a stalled connection
 
 
 @dataclass(slots=True)
@@ -73,6 +83,49 @@ class _Call:
     query: dict[str, Any]
     now: float
     fault: Fault | None
+
+
+class _PendingCommit:
+    """An operation a deferred-commit fault holds until its time comes."""
+
+    __slots__ = ("due", "future", "run")
+
+    def __init__(self, run: Callable[[], _Result]) -> None:
+        self.run = run
+        self.due = 0.0
+        self.future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
+
+    def fire(self) -> None:
+        if self.future.done():
+            return
+        try:
+            result = self.run()
+        except Exception as exc:  # a fake bug: the waiting handler answers 500
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+    def abandon(self) -> None:
+        """The server stopped or was reset first: the operation never runs."""
+        if not self.future.done():
+            self.future.cancel()
+
+
+def _too_deep(value: object) -> bool:
+    """Whether a decoded JSON value nests deeper than `_MAX_DEPTH` (iteratively)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > _MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _redact(headers: Mapping[str, str]) -> dict[str, str]:
@@ -110,9 +163,11 @@ class FakeTrainingAPI:
     behaviour where the spec is silent (see the package docs): upsert by name,
     non-idempotent job creation, job status progressing on a `FakeClock`, log windows
     in epoch milliseconds over nanosecond timestamps, offset-paged checkpoint files.
-    Request bodies are validated against the spec (unknown fields rejected), auth is
-    checked, an optional token bucket rate-limits per API key, and faults can be
-    injected deterministically.
+    Request bodies are validated against the spec as the real API does (unknown
+    fields accepted and kept, ``null`` taken as absent in optional fields, 4xx for
+    every bad input, 413 over 16 MiB, 405 for a wrong method), auth is checked, an
+    optional token bucket rate-limits per API key, and faults can be injected
+    deterministically.
 
     Args:
         api_key: The key clients must send as ``Authorization: Api-Key <key>`` or
@@ -186,6 +241,8 @@ class FakeTrainingAPI:
         self._faults = FaultSet(seed)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+        self._commit_tasks: set[asyncio.Task[None]] = set()
+        self._fake_due: list[_PendingCommit] = []
         self._handlers: dict[str, _Handler] = self._handler_table()
         missing = set(Route.ALL) - set(self._handlers)
         assert not missing, f"unhandled routes: {missing}"
@@ -218,7 +275,7 @@ class FakeTrainingAPI:
         """
         if self._runner is not None:
             return
-        app = web.Application(client_max_size=16 * _MIB)
+        app = web.Application(client_max_size=_MAX_BODY)
         for route, handler in self._handlers.items():
             op = self._spec.operations[route]
             app.router.add_route(op.method, op.path, self._endpoint(op, handler))
@@ -239,8 +296,19 @@ class FakeTrainingAPI:
         """Stop serving and close open connections (idempotent)."""
         runner, self._runner = self._runner, None
         self._url = None
+        tasks = self._cancel_commits()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
+
+    def _cancel_commits(self) -> list[asyncio.Task[None]]:
+        tasks = list(self._commit_tasks)
+        for task in tasks:
+            task.cancel()
+        for pending in self._fake_due:
+            pending.abandon()
+        self._fake_due.clear()
+        return tasks
 
     async def __aenter__(self) -> FakeTrainingAPI:
         await self.start()
@@ -258,8 +326,10 @@ class FakeTrainingAPI:
         """Forget all state: projects, jobs, logs, faults, the request log and stats.
 
         Teams are re-seeded, the id generator and fault draw restart from the seed,
-        rate-limit buckets refill. The clock and the server keep running.
+        rate-limit buckets refill, and deferred commits that have not run are dropped.
+        The clock and the server keep running.
         """
+        self._cancel_commits()
         self._faults.clear()
         self._faults.reseed(self._seed)
         if self._limiter is not None:
@@ -380,6 +450,29 @@ class FakeTrainingAPI:
         - ``"empty_page"``: checkpoint_files answers an empty page with a non-null
           ``next_page_token`` (route defaults to ``CHECKPOINT_FILES``).
 
+        Deferred commits, the faults of a real network in front of a real server: the
+        request is authenticated, read and validated at once, then the operation runs
+        ``delay`` seconds later on the server's own schedule, whether or not the
+        client is still connected (a client that timed out at 0.3 s still finds the
+        job in a listing once ``delay`` has passed). Each takes ``delay`` and
+        ``clock``: ``"real"`` (default) counts ``delay`` in real seconds with
+        ``asyncio``; ``"fake"`` counts it on the server's `FakeClock`, so the commit
+        happens once a test advances the clock past it (a request received after
+        that sees it; a fast poll catches clocks that move without requests).
+        `pending_commits` and `wait_for_commits` tell a test when they ran, and
+        `RequestRecord.committed_at` when each did.
+
+        - ``"late_commit"``: commit after ``delay`` (required), then answer normally.
+        - ``"commit_then_drop"``: commit after ``delay`` (default 0), then abort the
+          connection without sending a byte.
+        - ``"commit_then_stall"``: commit after ``delay`` (default 0), then hold the
+          connection open without answering for ``stall`` real seconds (default 30)
+          or until the client gives up, then abort it.
+        - ``"commit_then_garble"``: commit after ``delay`` (default 0), then answer
+          ``status`` (a 2xx, default 200) with ``body`` (default
+          ``{"training_job": {"id": 5}}``: JSON that matches no response schema;
+          pass e.g. ``body=b"<html>"`` for a body that is not JSON at all).
+
         Args:
             kind: The fault kind.
             route: A `Route` constant, several, or None for every operation.
@@ -389,6 +482,11 @@ class FakeTrainingAPI:
 
         Returns:
             A handle; call ``remove()`` or use it as a context manager.
+
+        Example:
+            A create that commits 1 s after a client with a 0.3 s timeout gave up::
+
+                api.inject("late_commit", route=Route.CREATE_JOB, delay=1.0, times=1)
         """
         return self._faults.add(
             kind, route=route, probability=probability, times=times, params=params
@@ -592,6 +690,13 @@ class FakeTrainingAPI:
 
     async def _unknown_route(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, None)
+        allowed = sorted(
+            {op.method for op in self._spec.operations.values() if op.matches(request.path)}
+        )
+        if allowed:
+            message = f"Method {request.method} not allowed on {request.path}"
+            headers = {"Allow": ", ".join(allowed)}
+            return self._respond(record, 405, {"message": message}, "served", headers)
         message = f"No route for {request.method} {request.path}"
         return self._respond(record, 404, {"message": message}, "served")
 
@@ -599,6 +704,7 @@ class FakeTrainingAPI:
         self, request: web.Request, op: Operation, handler: _Handler
     ) -> web.StreamResponse:
         record = self._record(request, op.route)
+        self._fire_due()
         fault = self._faults.draw(op.route)
         if fault is None:
             status, payload, headers, outcome = await self._serve(
@@ -613,6 +719,8 @@ class FakeTrainingAPI:
         commit = bool(params.get("commit", True))
         if kind == "drop_before":
             return self._drop(request, record, "dropped_before")
+        if kind in DEFERRED_KINDS:
+            return await self._deferred(request, op, handler, record, fault)
         if kind == "latency" and not commit:
             await asyncio.sleep(float(params["delay"]))
         if kind in ("status", "malformed_json", "truncated_body") and not commit:
@@ -634,7 +742,16 @@ class FakeTrainingAPI:
         handler: _Handler,
         record: RequestRecord,
         fault: Fault | None,
-    ) -> tuple[int, dict[str, Any], dict[str, str] | None, str]:
+    ) -> _Result:
+        prepared = await self._prepare(request, op, record, fault)
+        if isinstance(prepared, tuple):
+            return prepared
+        return self._commit(op, handler, prepared, record)
+
+    async def _prepare(
+        self, request: web.Request, op: Operation, record: RequestRecord, fault: Fault | None
+    ) -> _Call | _Result:
+        """Auth, rate limit, body and query: a `_Call` to commit, or the error to answer."""
         key = self._authenticate(request)
         if key is None:
             self._stats.unauthorized += 1
@@ -651,13 +768,19 @@ class FakeTrainingAPI:
         if op.request_validator is not None:
             try:
                 raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                message = f"Request body is larger than {_MAX_BODY // _MIB} MiB"
+                return 413, {"message": message}, None, "served"
             except Exception:  # the client went away while we waited
                 return 400, {"message": "request body could not be read"}, None, "client_gone"
             try:
                 decoded = _DECODE(raw) if raw.strip() else {}
                 record.body = _DECODE(raw) if raw.strip() else None
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 return 400, {"message": f"Request body is not valid JSON: {exc}"}, None, "served"
+            if _too_deep(decoded):
+                message = f"Request body is nested more than {_MAX_DEPTH} levels deep"
+                return 400, {"message": message}, None, "served"
             try:
                 op.request_validator(decoded, "")
             except SchemaError as exc:
@@ -673,13 +796,24 @@ class FakeTrainingAPI:
                         query[param.name] = param.parse(value)
             except SchemaError as exc:
                 return 400, {"message": f"Invalid query parameter: {exc}"}, None, "served"
+        return _Call(path=request.match_info, body=body, query=query, now=0.0, fault=fault)
+
+    def _commit(
+        self, op: Operation, handler: _Handler, call: _Call, record: RequestRecord
+    ) -> _Result:
+        """Run the operation now (on the fake clock) and render its answer."""
         now = self.clock.now()
         self._store.tick(now)
-        call = _Call(path=request.match_info, body=body, query=query, now=now, fault=fault)
+        call.now = now
+        record.committed_at = now
         try:
             payload = handler(call)
         except ApiError as exc:
             return exc.status, {"message": exc.message}, None, "served"
+        except (OverflowError, RecursionError) as exc:
+            # A number past what the server can represent (a date beyond year 9999, a
+            # float overflow): the real API refuses such input too.
+            return 400, {"message": f"Invalid request: value out of range ({exc})"}, None, "served"
         if self._validate_responses:
             try:
                 op.response_validator(payload, "")
@@ -687,6 +821,114 @@ class FakeTrainingAPI:
                 message = f"fake produced a response that violates the spec: {exc}"
                 return 500, {"message": message}, None, "served"
         return 200, payload, None, "served"
+
+    # -- deferred commits: the operation runs on the server's schedule ---------------------
+
+    async def _deferred(
+        self,
+        request: web.Request,
+        op: Operation,
+        handler: _Handler,
+        record: RequestRecord,
+        fault: Fault,
+    ) -> web.StreamResponse:
+        prepared = await self._prepare(request, op, record, fault)
+        if isinstance(prepared, tuple):
+            status, payload, headers, outcome = prepared
+            return self._respond(record, status, payload, outcome, headers)
+        params = fault.params
+        pending = _PendingCommit(lambda: self._commit(op, handler, prepared, record))
+        if params["clock"] == "fake":
+            pending.due = self.clock.now() + params["delay"]
+            self._fake_due.append(pending)
+            runner = self._commit_on_fake_clock(pending)
+        else:
+            runner = self._commit_after(pending, params["delay"])
+        task = asyncio.get_running_loop().create_task(runner)
+        self._commit_tasks.add(task)
+        task.add_done_callback(self._commit_tasks.discard)
+        # The commit survives the client going away (and this handler being cancelled).
+        status, payload, headers, outcome = await asyncio.shield(pending.future)
+        kind = fault.kind
+        if kind == "late_commit":
+            return self._respond(record, status, payload, outcome, headers)
+        if kind == "commit_then_drop":
+            return self._drop(request, record, "committed_then_dropped")
+        if kind == "commit_then_stall":
+            await self._stall(request, float(params["stall"]))
+            return self._drop(request, record, "committed_then_stalled")
+        record.status = int(params["status"])
+        record.outcome = "committed_then_garbled"
+        self._stats.statuses[record.status] += 1
+        raw = params["body"]
+        return web.Response(
+            status=record.status,
+            body=raw if isinstance(raw, bytes) else str(raw).encode(),
+            content_type=_JSON,
+            headers={"x-request-id": record.request_id},
+        )
+
+    async def _commit_after(self, pending: _PendingCommit, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            pending.fire()
+        finally:
+            pending.abandon()
+
+    async def _commit_on_fake_clock(self, pending: _PendingCommit) -> None:
+        # Requests fire due commits first (`_fire_due`); this covers a clock that moves
+        # without requests (advanced by a test, or a real-time clock).
+        clock = self.clock
+        try:
+            while not pending.future.done():
+                remaining = pending.due - clock.now()
+                if remaining <= 0:
+                    self._fire_due()
+                    break
+                step = remaining / clock.speed if clock.is_real else _FAKE_CLOCK_POLL
+                await asyncio.sleep(min(step, _FAKE_CLOCK_POLL))
+        finally:
+            pending.abandon()
+
+    def _fire_due(self) -> None:
+        """Commit every fake-clock deferred commit whose time has come, in due order."""
+        if not self._fake_due:
+            return
+        now = self.clock.now()
+        due = sorted((p for p in self._fake_due if p.due <= now), key=lambda p: p.due)
+        for pending in due:
+            self._fake_due.remove(pending)
+            pending.fire()
+
+    async def _stall(self, request: web.Request, seconds: float) -> None:
+        """Hold the connection open without answering, until ``seconds`` or the client leaves."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            transport = request.transport
+            remaining = deadline - loop.time()
+            if transport is None or transport.is_closing() or remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, _STALL_POLL))
+
+    @property
+    def pending_commits(self) -> int:
+        """Operations held by deferred-commit faults that have not run yet."""
+        return sum(1 for task in self._commit_tasks if not task.done())
+
+    async def wait_for_commits(self, timeout: float | None = None) -> None:
+        """Wait until every deferred commit (real-time ones; fake-clock ones once due) ran.
+
+        Args:
+            timeout: Give up after this many real seconds (None: no limit).
+
+        Raises:
+            TimeoutError: Commits are still pending after ``timeout``.
+        """
+        tasks = [task for task in self._commit_tasks if not task.done()]
+        if tasks:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*tasks)
 
     def _authenticate(self, request: web.Request) -> str | None:
         header = request.headers.get("Authorization")
@@ -949,6 +1191,7 @@ class FakeTrainingAPI:
 
     def _logs(self, call: _Call, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._job_of(call)
+        check_epoch_millis(params)
         lines = self._store.query_logs(
             job,
             call.now,
@@ -974,6 +1217,7 @@ class FakeTrainingAPI:
 
     def _metrics(self, call: _Call, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._job_of(call)
+        check_epoch_millis(params)
         end_ms = params.get("end_epoch_millis")
         end_ms = int(call.now * 1000) if end_ms is None else end_ms
         start_ms = params.get("start_epoch_millis")
@@ -983,8 +1227,10 @@ class FakeTrainingAPI:
         step = params.get("step_seconds")
         if step is None:
             step = max(1, (end_ms - start_ms) // 1000 // 60)
-        if step <= 0:
-            raise ApiError(400, f"step_seconds: must be positive, got {step}")
+        if not 0 < step <= _MAX_STEP_SECONDS:
+            raise ApiError(
+                400, f"step_seconds: must be between 1 and {_MAX_STEP_SECONDS}, got {step}"
+            )
         times: list[float] = []
         if job.released_at is not None and job.outcome != DEPLOY_FAILED:
             timings = job.timings
@@ -1095,19 +1341,32 @@ class FakeTrainingAPI:
             raise ApiError(404, f"Interactive session {session_id!r} not found")
         changes: list[str] = []
         trigger = call.body.get("trigger")
-        if trigger is not None and trigger != session["trigger"]:
+        minutes = call.body.get("timeout_minutes")
+        changes_trigger = trigger is not None and trigger != session["trigger"]
+        if changes_trigger and session["trigger"] == "on_startup":
+            raise ApiError(400, "trigger: cannot be changed for an 'on_startup' session")
+        if minutes is not None:
+            if minutes == 0 or not -1 <= minutes <= MAX_TIMEOUT_MINUTES:
+                raise ApiError(
+                    400,
+                    "timeout_minutes: must be -1 (no timeout) or 1.."
+                    f"{MAX_TIMEOUT_MINUTES}, got {minutes}",
+                )
+            added = session_minutes(minutes)
             if session["trigger"] == "on_startup":
-                raise ApiError(400, "trigger: cannot be changed for an 'on_startup' session")
+                expires = datetime.fromisoformat(session["expires_at"]).timestamp() + 60 * added
+                if expires > _LAST_EPOCH_SECOND:
+                    raise ApiError(400, "timeout_minutes: the session would expire after 9999")
+            elif session["timeout_minutes"] + added > MAX_TIMEOUT_MINUTES:
+                raise ApiError(
+                    400, f"timeout_minutes: the total would exceed {MAX_TIMEOUT_MINUTES} minutes"
+                )
+        if changes_trigger:
             session["trigger"] = trigger
             changes.append(f"trigger={trigger}")
-        minutes = call.body.get("timeout_minutes")
         if minutes is not None:
-            if minutes == 0 or minutes < -1:
-                raise ApiError(400, "timeout_minutes: must be positive, or -1 for no timeout")
-            added = _TEN_YEARS_MINUTES if minutes == -1 else minutes
             if session["trigger"] == "on_startup":
-                expires = datetime.fromisoformat(session["expires_at"]).timestamp()
-                session["expires_at"] = iso(expires + 60 * added)
+                session["expires_at"] = iso(expires)
                 changes.append(f"expires_at+={added}m")
             else:
                 session["timeout_minutes"] += added

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -63,7 +64,8 @@ class Operation:
         path: Path template with ``{param}`` placeholders.
         request_schema: ``$ref`` of the JSON request body schema, if any.
         response_schema: ``$ref`` of the 200 response body schema.
-        request_validator: Strict validator (extras forbidden, defaults filled).
+        request_validator: Request validator (extras kept, null for an optional field
+            taken as absent, defaults filled).
         response_validator: Lenient validator of the 200 body.
         query: Query parameters declared by the spec.
     """
@@ -77,6 +79,23 @@ class Operation:
     response_validator: Validator
     query: tuple[QueryParam, ...]
 
+    def matches(self, path: str) -> bool:
+        """Return whether a request path fits this operation's template.
+
+        Args:
+            path: A request path such as ``/v1/training_projects/abc``.
+
+        Returns:
+            True when every literal segment matches and each placeholder is non-empty.
+        """
+        return _template_regex(self.path).fullmatch(path) is not None
+
+
+@functools.cache
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[^/}]+\}", template)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
 
 class Spec:
     """The parsed OpenAPI document with compiled validators for every operation.
@@ -87,7 +106,9 @@ class Spec:
 
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
-        self.requests = SchemaCompiler(document, forbid_extra=True, fill_defaults=True)
+        # Like the real API: unknown fields are ignored and null is accepted for any
+        # optional field (the docs and the official clients send both).
+        self.requests = SchemaCompiler(document, fill_defaults=True, null_as_absent=True)
         self.responses = SchemaCompiler(document)
         operations: dict[str, Operation] = {}
         for path, item in dict(document["paths"]).items():

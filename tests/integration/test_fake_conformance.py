@@ -271,7 +271,7 @@ ERRORS: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = {
     Route.POST_METRICS: [(400, "POST", J + "/metrics", {"json": {"step_seconds": "1"}})],
     Route.STOP_JOB: [
         (404, "POST", P + "/jobs/nope/stop", {"json": {}}),
-        (400, "POST", J + "/stop", {"json": {"force": True}}),
+        (400, "POST", J + "/stop", {"json": [True]}),
     ],
     Route.CHECKPOINTS: [(404, "GET", P + "/jobs/nope/checkpoints", {})],
     Route.CHECKPOINT_FILES: [

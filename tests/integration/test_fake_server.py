@@ -185,10 +185,9 @@ async def test_not_found_everywhere(http: aiohttp.ClientSession) -> None:
         ("GET", jobs_path(project_id, "missing")),
         ("GET", jobs_path(project_id, job["id"])),  # job of another project
         ("POST", jobs_path(project_id, job["id"]) + "/stop"),
-        ("GET", jobs_path(other_project, job["id"]) + "/interactive_sessions/x"),
         ("GET", "/v1/training/jobs/missing/queue_context"),
     ]:
-        kwargs: dict[str, Any] = {"json": {}} if method == "POST" else {}
+        kwargs: dict[str, Any] = {"json": {}} if method in ("POST", "PATCH") else {}
         status, body = await call(http, method, path, **kwargs)
         assert status == 404, (method, path)
         assert isinstance(body["message"], str)
@@ -284,10 +283,10 @@ async def test_stop_accepts_an_empty_body(http: aiohttp.ClientSession) -> None:
     ("training_job", "field"),
     [
         ({"image": {"base_image": "x"}, "compute": {"node_count": "2"}}, "compute.node_count"),
-        ({"image": {"base_image": "x"}, "bogus": 1}, "training_job.bogus"),
+        ({"image": {"base_image": "x"}, "name": 5}, "training_job.name"),
         ({"image": {}}, "training_job.image.base_image"),
         ({"compute": {}}, "training_job.image"),
-        ({"image": {"base_image": "x"}, "runtime": {"artifacts": None}}, "runtime.artifacts"),
+        ({"image": {"base_image": "x"}, "runtime": {"artifacts": 5}}, "runtime.artifacts"),
         (
             {"image": {"base_image": "x"}, "compute": {"availability_model": "cheap"}},
             "compute.availability_model",
