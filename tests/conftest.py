@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -10,6 +11,8 @@ from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
 from baseten_training_async import AsyncTrainingClient, RetryPolicy
+from baseten_training_async.resources.jobs import SpecInput
+from baseten_training_async.testing import MockTransport, VirtualClock, json_response
 
 
 class _SentStream:
@@ -25,31 +28,22 @@ class _CompatClientResponse(ClientResponse):
 
 
 if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
-    aioresponses_core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+    setattr(aioresponses_core, "ClientResponse", _CompatClientResponse)  # noqa: B010
 
 BASE = "https://api.test"
 KEY = "sk-test-0123456789"
 
 
-class SleepRecorder:
-    """An injected sleep: records each wait instead of waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A virtual clock: every SDK wait is recorded in ``clock.sleeps`` and takes no time."""
+    return VirtualClock()
 
 
 @pytest.fixture
-def sleeps() -> SleepRecorder:
-    return SleepRecorder()
-
-
-@pytest.fixture
-async def client(sleeps: SleepRecorder) -> AsyncIterator[AsyncTrainingClient]:
+async def client(clock: VirtualClock) -> AsyncIterator[AsyncTrainingClient]:
     c = AsyncTrainingClient(
-        KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=3, sleep=sleeps)
+        KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=3), clock=clock
     )
     yield c
     await c.aclose()
@@ -98,3 +92,17 @@ def job_json(
         "name": name,
         **extra,
     }
+
+
+def sent_create_body(spec: SpecInput) -> bytes:
+    """The body ``client.jobs.create`` sends for ``spec``, as a transport receives it."""
+    transport = MockTransport(lambda request: json_response(200, {"training_job": job_json()}))
+
+    async def create() -> bytes:
+        async with AsyncTrainingClient(KEY, base_url=BASE, transport=transport) as client:
+            await client.jobs.create("proj1", spec)
+        (request,) = transport.requests
+        assert request.body is not None
+        return request.body
+
+    return asyncio.run(create())

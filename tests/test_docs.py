@@ -8,8 +8,8 @@ How the blocks are run:
   that calls ``asyncio.run(...)`` gets a loop of its own. Blocks run in a worker
   thread, so ``asyncio.run`` works, while the fake server runs on the test's loop.
 - ``BASETEN_API_KEY`` and ``BASETEN_BASE_URL`` point at a `FakeTrainingAPI` whose
-  clock runs ``TIME_SCALE`` times faster than real time, and the SDK's own waits
-  (retry backoff, ``wait`` and log polling) are shortened by the same factor. An
+  clock runs ``TIME_SCALE`` times faster than real time, and so does the SDK's default
+  clock (retry backoff, the 429 gate, ``wait`` and log polling). An
   example written for the real API (10 s status polls, 2 s log polls, jobs that run
   for minutes of fake time) runs unchanged and finishes in well under a second.
 - Every zero-argument ``async def test_*`` function a block defines is called.
@@ -31,13 +31,15 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from baseten_training_async import RetryPolicy
+from baseten_training_async._clock import set_clock
 from baseten_training_async.testing import FakeClock, FakeTrainingAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,21 +119,35 @@ def _python_pages() -> list[Path]:
 # --------------------------------------------------------------------------- running
 
 
-async def _scaled_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds / TIME_SCALE)
+class ScaledClock:
+    """Real time running ``scale`` times faster: sleeps are shortened, readings sped up.
 
-
-def _compress_sdk_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``RetryPolicy()``'s default sleep ``TIME_SCALE`` times shorter.
-
-    Every wait of the SDK (backoff, the 429 gate, ``wait`` and log polling) goes
-    through the retry policy's ``sleep``; this changes its default, so clients built
-    by the examples (with or without their own ``RetryPolicy``) wait scaled time.
+    Made the SDK's default clock for a page, so every wait of every client the
+    examples build (backoff, the 429 gate, ``wait`` and log polling) takes
+    ``1/scale`` of its time, and deadlines pass at the pace of the fake's clock.
     """
-    defaults = RetryPolicy.__init__.__defaults__
-    assert defaults is not None
-    assert defaults[-1] is asyncio.sleep, "RetryPolicy's last default is no longer its sleep"
-    monkeypatch.setattr(RetryPolicy.__init__, "__defaults__", (*defaults[:-1], _scaled_sleep))
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+
+@pytest.fixture
+def scaled_sdk_time() -> Iterator[ScaledClock]:
+    """The SDK's default clock runs ``TIME_SCALE`` times faster; restored afterwards."""
+    clock = ScaledClock(TIME_SCALE)
+    previous = set_clock(clock)
+    try:
+        yield clock
+    finally:
+        assert set_clock(previous) is clock
 
 
 def _run_pytest_block(block: Block, directory: Path) -> None:
@@ -214,10 +230,9 @@ def _in_thread(blocks: list[Block], scratch: Path) -> concurrent.futures.Future[
 
 @pytest.mark.parametrize("page", _python_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 async def test_python_examples_run_against_the_fake(
-    page: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    page: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scaled_sdk_time: ScaledClock
 ) -> None:
     blocks = [b for b in fenced_blocks(page) if b.language == "python" and b.marker != "no-test"]
-    _compress_sdk_time(monkeypatch)
     clock = FakeClock.real(speed=TIME_SCALE)
     async with FakeTrainingAPI(seed=1, clock=clock) as api:
         monkeypatch.setenv("BASETEN_API_KEY", api.api_key)

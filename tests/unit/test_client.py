@@ -5,6 +5,7 @@ import json
 import warnings
 from typing import Any
 
+import aiohttp
 import msgspec
 import pytest
 from aioresponses import aioresponses
@@ -21,11 +22,10 @@ from baseten_training_async import (
     InvalidInputError,
     NotFoundError,
     PaginationError,
-    RetryPolicy,
     TrainingJobSpec,
 )
-from baseten_training_async._errors import status_error
-from tests.conftest import BASE, KEY, SleepRecorder, job_json, project_json
+from baseten_training_async.testing import MockTransport, VirtualClock, json_response
+from tests.conftest import BASE, KEY, job_json, project_json
 
 PROJECTS = f"{BASE}/v1/training_projects"
 JOB = f"{BASE}/v1/training_projects/proj1/jobs/job1"
@@ -41,6 +41,21 @@ def _sent(mocked: aioresponses, method: str, url: str) -> list[Any]:
 def _body(call: Any) -> Any:
     data = call.kwargs["data"]
     return json.loads(data) if data else None
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[aiohttp.ClientSession]:
+    """Every aiohttp session the SDK opens during the test."""
+    created: list[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession
+
+    def counting(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        session = real(*args, **kwargs)
+        created.append(session)
+        return session
+
+    monkeypatch.setattr(aiohttp, "ClientSession", counting)
+    return created
 
 
 # --------------------------------------------------------------------------- construction
@@ -127,18 +142,17 @@ def test_repr_never_shows_the_key() -> None:
 
 
 async def test_session_is_lazy_and_reused(
-    client: AsyncTrainingClient, mocked: aioresponses
+    client: AsyncTrainingClient, mocked: aioresponses, sessions: list[aiohttp.ClientSession]
 ) -> None:
-    transport = client._core.transport
-    assert not transport.has_open_session
+    assert sessions == []  # building a client opens nothing
     mocked.get(PROJECTS, payload={"training_projects": []}, repeat=True)
     await client.projects.list()
-    session = transport._session
     await client.projects.list()
-    assert transport._session is session
-    assert session is not None
+    (session,) = sessions
     assert session.connector is not None
     assert session.connector.limit == 64
+    await client.aclose()
+    assert session.closed
 
 
 async def test_aclose_is_idempotent_and_use_after_close_is_clear(mocked: aioresponses) -> None:
@@ -151,10 +165,13 @@ async def test_aclose_is_idempotent_and_use_after_close_is_clear(mocked: aioresp
         await client.projects.list()
 
 
-async def test_unclosed_client_warns() -> None:
+async def test_unclosed_client_warns(
+    mocked: aioresponses, sessions: list[aiohttp.ClientSession]
+) -> None:
     client = AsyncTrainingClient(KEY, base_url=BASE)
-    client._core.transport._session_for_this_loop()
-    session = client._core.transport._session
+    mocked.get(PROJECTS, payload={"training_projects": []})
+    await client.projects.list()
+    (session,) = sessions
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del client
@@ -162,25 +179,37 @@ async def test_unclosed_client_warns() -> None:
     assert any(
         issubclass(w.category, ResourceWarning) and "never closed" in str(w.message) for w in caught
     )
-    assert session is not None
     await session.close()
 
 
+async def test_a_client_that_never_sent_does_not_warn() -> None:
+    client = AsyncTrainingClient(KEY, base_url=BASE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del client
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 async def test_with_options_shares_the_pool(
-    client: AsyncTrainingClient, mocked: aioresponses
+    client: AsyncTrainingClient, mocked: aioresponses, sessions: list[aiohttp.ClientSession]
 ) -> None:
     fast = client.with_options(timeout=2.5, max_retries=0)
     assert fast.timeout == 2.5
     assert fast.retry_policy.max_retries == 0
     assert client.retry_policy.max_retries == 3
-    assert fast._core.transport is client._core.transport
     assert fast.flow_control is client.flow_control
+    assert fast.clock is client.clock
     with pytest.raises(InvalidInputError):
         client.with_options(timeout=-1)
     mocked.get(PROJECTS, status=503, repeat=True)
     with pytest.raises(APIStatusError):
         await fast.projects.list()
     assert len(_sent(mocked, "GET", PROJECTS)) == 1
+    with pytest.raises(APIStatusError):
+        await client.projects.list()
+    assert len(_sent(mocked, "GET", PROJECTS)) == 1 + 4
+    assert len(sessions) == 1  # one pool for the client and its view
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -385,7 +414,7 @@ async def test_metrics_query(client: AsyncTrainingClient, mocked: aioresponses) 
     from datetime import UTC, datetime
 
     series: dict[str, Any] = {"usage_bytes": [], "utilization": []}
-    body = {
+    body: dict[str, Any] = {
         "gpu_memory_usage_bytes": {},
         "gpu_utilization": {"0": [{"value": 0.5, "timestamp": "t"}]},
         "cpu_usage": [],
@@ -418,13 +447,16 @@ async def test_metrics_query(client: AsyncTrainingClient, mocked: aioresponses) 
         (b"", "HTTP 404"),
     ],
 )
-def test_error_messages_are_parsed_defensively(body: bytes, message: str) -> None:
-    error = status_error(404, body, {"x-request-id": "req-9"}, method="GET", path="/v1/x")
-    assert isinstance(error, NotFoundError)
+async def test_error_messages_are_parsed_defensively(body: bytes, message: str) -> None:
+    transport = MockTransport(lambda request: json_response(404, body, {"x-request-id": "req-9"}))
+    async with AsyncTrainingClient(KEY, base_url=BASE, transport=transport) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.projects.retrieve("x")
+    error = info.value
     assert error.message == message
     assert error.request_id == "req-9"
     assert "req-9" in str(error)
-    assert "GET /v1/x" in str(error)
+    assert "GET /v1/training_projects/x" in str(error)
 
 
 async def test_status_errors_carry_request_id_and_body(
@@ -472,7 +504,7 @@ async def test_redirects_are_errors_not_followed(
 
 async def test_oversized_bodies_are_refused(mocked: aioresponses) -> None:
     async with AsyncTrainingClient(
-        KEY, base_url=BASE, max_response_bytes=100, retry_policy=RetryPolicy(sleep=SleepRecorder())
+        KEY, base_url=BASE, max_response_bytes=100, clock=VirtualClock()
     ) as client:
         mocked.get(PROJECTS, body=b"x" * 101)
         with pytest.raises(APIResponseValidationError, match="100-byte limit"):

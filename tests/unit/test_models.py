@@ -7,6 +7,7 @@ import msgspec
 import pytest
 
 from baseten_training_async import (
+    AsyncTrainingClient,
     BasetenLatestCheckpoint,
     BasetenNamedCheckpoint,
     Compute,
@@ -21,8 +22,9 @@ from baseten_training_async import (
     TrainingJobSpec,
     TrainingProject,
 )
-from baseten_training_async.resources.jobs import encode_spec
-from tests.conftest import job_json, project_json
+from baseten_training_async.resources.jobs import check_spec
+from baseten_training_async.testing import MockTransport, json_response
+from tests.conftest import job_json, project_json, sent_create_body
 
 # The create-job example body from the API docs, as users copy it.
 DOCS_EXAMPLE = {
@@ -97,8 +99,7 @@ def test_docs_example_converts_and_reencodes_to_the_same_meaning() -> None:
     assert spec.weights is not None
     assert spec.weights[0].source == "hf://meta-llama/Llama-3-8B@main"
 
-    _, body = encode_spec(DOCS_EXAMPLE)
-    wire = msgspec.json.decode(body)
+    wire = msgspec.json.decode(sent_create_body(DOCS_EXAMPLE))
     assert list(wire) == ["training_job"]
     sent = wire["training_job"]
     # "artifacts": null is not sent: the spec types it as a non-null array.
@@ -117,7 +118,7 @@ def _with_defaults(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_unset_fields_are_omitted_on_the_wire() -> None:
-    _, body = encode_spec(TrainingJobSpec(image=Image(base_image="hello-world")))
+    body = sent_create_body(TrainingJobSpec(image=Image(base_image="hello-world")))
     assert body == b'{"training_job":{"image":{"base_image":"hello-world"}}}'
 
 
@@ -126,7 +127,8 @@ def test_environment_variables_take_strings_or_secret_references() -> None:
         image=Image(base_image="x"),
         runtime=Runtime(environment_variables={"A": "1", "HF": SecretReference(name="hf")}),
     )
-    checked, body = encode_spec(spec)
+    checked = check_spec(spec)
+    body = sent_create_body(spec)
     assert b'"environment_variables":{"A":"1","HF":{"name":"hf"}}' in body
     assert checked.runtime is not None
     assert checked.runtime.environment_variables is not None
@@ -175,23 +177,33 @@ def test_checkpoint_kinds_are_tagged_by_typ() -> None:
         ),
     ],
 )
-def test_invalid_specs_are_refused_naming_the_field(payload: dict[str, object], field: str) -> None:
+async def test_invalid_specs_are_refused_naming_the_field(
+    payload: dict[str, object], field: str
+) -> None:
     with pytest.raises(InvalidInputError) as info:
-        encode_spec(payload)
+        check_spec(payload)
     assert info.value.field == field
     assert isinstance(info.value, ValueError)
+    # The client refuses it the same way, before anything is sent.
+    transport = MockTransport(lambda request: json_response(200, {"training_job": job_json()}))
+    async with AsyncTrainingClient("k", base_url="https://api.test", transport=transport) as client:
+        with pytest.raises(InvalidInputError) as sent:
+            await client.jobs.create("proj1", payload)
+    assert sent.value.field == field
+    assert transport.requests == []
 
 
 def test_a_spec_of_the_wrong_kind_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="must be a TrainingJobSpec or a dict"):
-        encode_spec(["hello-world"])  # type: ignore[arg-type]
+        check_spec(["hello-world"])  # type: ignore[arg-type]
 
 
 def test_wrong_type_set_after_construction_is_caught() -> None:
-    spec = TrainingJobSpec(image=Image(base_image="x"), compute=Compute(cpu_count=2))
-    spec.compute.cpu_count = "4"  # type: ignore[assignment,union-attr]
+    compute = Compute(cpu_count=2)
+    spec = TrainingJobSpec(image=Image(base_image="x"), compute=compute)
+    compute.cpu_count = "4"  # type: ignore[assignment]
     with pytest.raises(InvalidInputError, match=r"compute\.cpu_count"):
-        encode_spec(spec)
+        check_spec(spec)
 
 
 def test_responses_ignore_unknown_fields_and_keep_unknown_statuses() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from baseten_training_async import (
     Accelerator,
@@ -26,9 +25,9 @@ from baseten_training_async import (
     TrainingJobSpec,
     WeightSource,
 )
-from baseten_training_async._http import RawResponse
-from baseten_training_async.resources.jobs import encode_spec
-from tests.conftest import job_json, project_json
+from baseten_training_async.resources.jobs import check_spec
+from baseten_training_async.testing import MockTransport, json_response
+from tests.conftest import job_json, project_json, sent_create_body
 
 text = st.text(min_size=1, max_size=12)
 names = st.none() | text
@@ -87,41 +86,29 @@ specs = st.builds(
 
 @given(specs)
 def test_request_models_round_trip_through_the_wire(spec: TrainingJobSpec) -> None:
-    checked, body = encode_spec(spec)
-    assert checked == spec
+    assert check_spec(spec) == spec
+    body = sent_create_body(spec)
     wire = msgspec.json.decode(body)["training_job"]
     assert msgspec.convert(wire, TrainingJobSpec) == spec
     assert "null" not in body.decode() or spec.priority is None  # unset fields are omitted
-    # A dict copied from the wire converts to the same model.
-    again, again_body = encode_spec(wire)
-    assert again == spec
-    assert again_body == body
-
-
-class _CannedTransport:
-    """Answers every request with one canned response."""
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.response = RawResponse(status, CIMultiDictProxy(CIMultiDict()), body)
-
-    async def send(self, *args: Any, **kwargs: Any) -> RawResponse:
-        return self.response
-
-    has_open_session = False
-
-    def redact(self, body: bytes) -> bytes:
-        return body
+    # A dict copied from the wire converts to the same model and is sent the same.
+    assert check_spec(wire) == spec
+    assert sent_create_body(wire) == body
 
 
 def _outcome(status: int, body: bytes) -> str:
+    """What a client makes of one canned response: "ok" or the error's class name."""
+    transport = MockTransport(lambda request: json_response(status, body))
+
     async def call() -> str:
-        client = AsyncTrainingClient("k", base_url="https://api.test", max_retries=0)
-        client._core.transport = _CannedTransport(status, body)  # type: ignore[assignment]
-        try:
-            await client.jobs.retrieve("p", "j")
-            await client.projects.list()
-        except BasetenError as exc:
-            return type(exc).__name__
+        async with AsyncTrainingClient(
+            "k", base_url="https://api.test", max_retries=0, transport=transport
+        ) as client:
+            try:
+                await client.jobs.retrieve("p", "j")
+                await client.projects.list()
+            except BasetenError as exc:
+                return type(exc).__name__
         return "ok"
 
     return asyncio.run(call())

@@ -1,7 +1,8 @@
-"""Every row of the retry table, with injected sleeps."""
+"""Every row of the retry table, through the aiohttp transport, on a virtual clock."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from types import SimpleNamespace
@@ -19,6 +20,9 @@ from baseten_training_async import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FlowControl,
+    HTTPRequest,
+    HTTPResponse,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -26,10 +30,12 @@ from baseten_training_async import (
     RetryBudget,
     RetryBudgetExhaustedError,
     RetryPolicy,
+    TrainingJob,
+    TrainingProject,
     UnprocessableEntityError,
 )
-from baseten_training_async._retry import is_retryable
-from tests.conftest import BASE, KEY, SleepRecorder, job_json, project_json
+from baseten_training_async.testing import MockTransport, VirtualClock, json_response
+from tests.conftest import BASE, KEY, job_json, project_json
 
 PROJECTS = f"{BASE}/v1/training_projects"
 JOBS = f"{BASE}/v1/training_projects/proj1/jobs"
@@ -48,18 +54,18 @@ def _calls(mocked: aioresponses, method: str, url: str) -> int:
     )
 
 
-async def _list_projects(client: AsyncTrainingClient) -> object:
+async def _list_projects(client: AsyncTrainingClient) -> list[TrainingProject]:
     return await client.projects.list()
 
 
-async def _create_unnamed(client: AsyncTrainingClient) -> object:
+async def _create_unnamed(client: AsyncTrainingClient) -> TrainingJob:
     return await client.jobs.create("proj1", {"image": {"base_image": "x"}})
 
 
 SUCCESS_LIST = {"training_projects": [project_json()]}
 SUCCESS_JOB = {"training_job": job_json()}
 
-# failure, call, url, method, retried?
+# status, retried when the call is not idempotent? (reads retry every 5xx)
 STATUS_ROWS: list[tuple[int, bool]] = [
     (429, True),
     (503, True),
@@ -67,13 +73,14 @@ STATUS_ROWS: list[tuple[int, bool]] = [
     (502, False),
     (504, False),
 ]
+READ_ONLY_ROWS: list[tuple[int, bool]] = [(520, False), (522, False), (524, False)]
 
 
-@pytest.mark.parametrize(("status", "retried_when_not_idempotent"), STATUS_ROWS)
+@pytest.mark.parametrize(("status", "retried_when_not_idempotent"), STATUS_ROWS + READ_ONLY_ROWS)
 async def test_retryable_statuses_on_idempotent_calls(
     client: AsyncTrainingClient,
     mocked: aioresponses,
-    sleeps: SleepRecorder,
+    clock: VirtualClock,
     status: int,
     retried_when_not_idempotent: bool,
 ) -> None:
@@ -85,11 +92,11 @@ async def test_retryable_statuses_on_idempotent_calls(
     assert _calls(mocked, "GET", PROJECTS) == 3
     if status == 429:
         # Backoff waits, plus the client-wide gate and pacing that a 429 turns on.
-        assert len(sleeps.calls) >= 2
+        assert len(clock.sleeps) >= 2
         assert client.flow_control.rate_limited == 2
         assert client.flow_control.pace is None  # two 429s are too few to pace on
     else:
-        assert len(sleeps.calls) == 2
+        assert len(clock.sleeps) == 2
         assert client.flow_control.pace is None
 
 
@@ -97,7 +104,7 @@ async def test_retryable_statuses_on_idempotent_calls(
 async def test_statuses_on_create(
     client: AsyncTrainingClient,
     mocked: aioresponses,
-    sleeps: SleepRecorder,
+    clock: VirtualClock,
     status: int,
     retried_when_not_idempotent: bool,
 ) -> None:
@@ -134,7 +141,7 @@ async def test_statuses_on_create(
 async def test_client_errors_are_never_retried(
     client: AsyncTrainingClient,
     mocked: aioresponses,
-    sleeps: SleepRecorder,
+    clock: VirtualClock,
     status: int,
     error: type[APIStatusError],
     call: Any,
@@ -146,31 +153,31 @@ async def test_client_errors_are_never_retried(
     assert type(info.value) is error
     assert info.value.status_code == status
     assert info.value.message == "nope"
-    assert sleeps.calls == []
+    assert clock.sleeps == []
     assert _calls(mocked, "GET", PROJECTS) + _calls(mocked, "POST", JOBS) == 1
 
 
 async def test_persistent_failure_stops_after_max_retries(
-    client: AsyncTrainingClient, mocked: aioresponses, sleeps: SleepRecorder
+    client: AsyncTrainingClient, mocked: aioresponses, clock: VirtualClock
 ) -> None:
     mocked.get(PROJECTS, status=503, payload={"message": "down"}, repeat=True)
     with pytest.raises(InternalServerError) as info:
         await client.projects.list()
     assert info.value.status_code == 503
     assert _calls(mocked, "GET", PROJECTS) == 4  # 1 + max_retries=3
-    assert len(sleeps.calls) == 3
+    assert len(clock.sleeps) == 3
 
 
 async def test_max_retries_zero_disables_retrying(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
+    clock = VirtualClock()
     async with AsyncTrainingClient(
-        KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=0, sleep=sleeps)
+        KEY, base_url=BASE, retry_policy=RetryPolicy(max_retries=0), clock=clock
     ) as client:
         mocked.get(PROJECTS, status=503, repeat=True)
         with pytest.raises(InternalServerError):
             await client.projects.list()
     assert _calls(mocked, "GET", PROJECTS) == 1
-    assert sleeps.calls == []
+    assert clock.sleeps == []
 
 
 async def test_max_retries_argument_sets_the_policy(mocked: aioresponses) -> None:
@@ -194,7 +201,7 @@ async def test_max_retries_argument_sets_the_policy(mocked: aioresponses) -> Non
 async def test_429_waits_as_the_server_says(
     client: AsyncTrainingClient,
     mocked: aioresponses,
-    sleeps: SleepRecorder,
+    clock: VirtualClock,
     headers: dict[str, str],
     body: dict[str, object],
     expected: float,
@@ -203,42 +210,42 @@ async def test_429_waits_as_the_server_says(
     mocked.get(PROJECTS, payload=SUCCESS_LIST)
     await client.projects.list()
     # The retry's own wait, then the client-wide gate sees it has passed.
-    assert sleeps.calls[0] == pytest.approx(expected)
+    assert clock.sleeps[0] == pytest.approx(expected)
 
 
 async def test_retry_after_is_capped(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
-    policy = RetryPolicy(max_retries=1, max_retry_after=10.0, sleep=sleeps)
-    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy) as client:
+    clock = VirtualClock()
+    policy = RetryPolicy(max_retries=1, max_retry_after=10.0)
+    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy, clock=clock) as client:
         mocked.get(PROJECTS, status=429, payload={"retry_after": 3600})
         mocked.get(PROJECTS, payload=SUCCESS_LIST)
         await client.projects.list()
-    assert sleeps.calls[0] == 10.0
+    assert clock.sleeps[0] == 10.0
 
 
 async def test_backoff_is_full_jitter_exponential_and_capped(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
-    policy = RetryPolicy(max_retries=6, initial_backoff=1.0, max_backoff=4.0, sleep=sleeps)
-    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy) as client:
+    clock = VirtualClock()
+    policy = RetryPolicy(max_retries=6, initial_backoff=1.0, max_backoff=4.0)
+    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy, clock=clock) as client:
         mocked.get(PROJECTS, status=502, repeat=True)
         with pytest.raises(InternalServerError):
             await client.projects.list()
     ceilings = [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
-    assert len(sleeps.calls) == len(ceilings)
-    for waited, ceiling in zip(sleeps.calls, ceilings, strict=True):
+    assert len(clock.sleeps) == len(ceilings)
+    for waited, ceiling in zip(clock.sleeps, ceilings, strict=True):
         assert 0.0 <= waited <= ceiling
 
 
 async def test_deadline_bounds_all_attempts(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
-    policy = RetryPolicy(max_retries=10, deadline=5.0, sleep=sleeps)
-    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy) as client:
+    clock = VirtualClock()
+    policy = RetryPolicy(max_retries=10, deadline=5.0)
+    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy, clock=clock) as client:
         mocked.get(PROJECTS, status=429, payload={"retry_after": 3}, repeat=True)
         with pytest.raises(RateLimitError) as info:
             await client.projects.list()
     assert info.value.retry_after == 3.0
     # 3 s fits in the 5 s deadline; a second 3 s wait would pass it.
-    retry_waits = [s for s in sleeps.calls if s == 3.0]
+    retry_waits = [s for s in clock.sleeps if s == 3.0]
     assert len(retry_waits) == 1
     assert _calls(mocked, "GET", PROJECTS) == 2
 
@@ -304,18 +311,23 @@ async def test_retries_are_logged_without_the_key(
 
 
 async def test_retry_budget_stops_a_storm(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
+    clock = VirtualClock()
     budget = RetryBudget(capacity=3, refill_per_success=0.5)
-    policy = RetryPolicy(max_retries=5, sleep=sleeps)
+    policy = RetryPolicy(max_retries=5)
     async with AsyncTrainingClient(
-        KEY, base_url=BASE, retry_policy=policy, retry_budget=budget
+        KEY, base_url=BASE, retry_policy=policy, retry_budget=budget, clock=clock
     ) as client:
         mocked.get(PROJECTS, status=502, repeat=True)
         with pytest.raises(RetryBudgetExhaustedError, match="retry budget") as info:
             await client.projects.list()  # 3 retries spend the budget; the 4th is refused
+        # The error keeps its branch of the tree: still the 502 it was.
+        assert isinstance(info.value, InternalServerError)
+        assert info.value.status_code == 502
+        assert any("retry budget" in note for note in info.value.__notes__)
         assert isinstance(info.value.__cause__, InternalServerError)
-        with pytest.raises(RetryBudgetExhaustedError):
+        with pytest.raises(RetryBudgetExhaustedError) as again:
             await client.projects.list()  # fails fast: no token left
+        assert isinstance(again.value, InternalServerError)
     assert _calls(mocked, "GET", PROJECTS) == 4 + 1
     assert budget.spent == 3
     assert budget.refused == 2
@@ -324,7 +336,7 @@ async def test_retry_budget_stops_a_storm(mocked: aioresponses) -> None:
 async def test_successes_refill_the_retry_budget(mocked: aioresponses) -> None:
     budget = RetryBudget(capacity=2, refill_per_success=0.5)
     async with AsyncTrainingClient(
-        KEY, base_url=BASE, retry_policy=RetryPolicy(sleep=SleepRecorder()), retry_budget=budget
+        KEY, base_url=BASE, retry_budget=budget, clock=VirtualClock()
     ) as client:
         budget.tokens = 0.0
         mocked.get(PROJECTS, payload=SUCCESS_LIST, repeat=True)
@@ -333,19 +345,21 @@ async def test_successes_refill_the_retry_budget(mocked: aioresponses) -> None:
     assert budget.tokens == 1.5
 
 
-def test_pacing_follows_aimd() -> None:
-    from baseten_training_async._limits import FlowControl
-
-    now = [100.0]
-    flow = FlowControl(max_concurrency=4, budget=RetryBudget(), clock=lambda: now[0])
+async def test_pacing_follows_aimd() -> None:
+    clock = VirtualClock(start=100.0)
+    flow = FlowControl(max_concurrency=4, budget=RetryBudget(), clock=clock)
     flow.record_success()
-    now[0] += 0.5
+    clock.advance(0.5)
     for _ in range(59):
         flow.record_success()
     for _ in range(5):
         flow.record_rate_limited(0.5)
     assert flow.pace is None  # 5 of 65: an occasional 429, not a limit
-    assert flow._cool_until == pytest.approx(100.5 + 0.5)  # but the gate holds
+    # But the gate holds until 100.5 + 0.5: a call that cannot wait is refused at once.
+    with pytest.raises(RateLimitError) as info:
+        await flow.acquire(deadline=clock.monotonic())
+    assert info.value.retry_after == pytest.approx(0.5)
+    assert clock.sleeps == []
     flow.record_rate_limited(0.5)
     flow.record_rate_limited(0.5)
     # 7 of 67 (over 10%): pace at 95% of the 60 successes the server allowed in
@@ -354,16 +368,18 @@ def test_pacing_follows_aimd() -> None:
     flow.record_rate_limited(0.5)
     assert flow.pace == pytest.approx(57.0)  # same burst: no second decrease
     before = flow.pace
+    assert before is not None
     flow.record_success()
     assert flow.pace == pytest.approx(before + 1 / before)  # additive increase
-    now[0] += 1.0
+    clock.advance(1.0)
     for _ in range(45):
         flow.record_success()
     recovered = flow.pace
+    assert recovered is not None
     for _ in range(6):
         flow.record_rate_limited(0.5)
     assert flow.pace == pytest.approx(recovered * 0.8)  # one decrease for the burst
-    now[0] += 31.0
+    clock.advance(31.0)
     flow.record_success()
     assert flow.pace is None
     flow.shared_backoff = False
@@ -379,22 +395,31 @@ def test_retry_policy_rejects_nonsense() -> None:
         RetryPolicy(deadline=0)
 
 
-def test_cancelled_error_is_never_retryable() -> None:
-    import asyncio
+@pytest.mark.parametrize("failure", [asyncio.CancelledError, ValueError])
+async def test_cancellation_and_foreign_errors_are_never_retried(
+    failure: type[BaseException],
+) -> None:
+    def handler(request: HTTPRequest) -> HTTPResponse:
+        raise failure()
 
-    assert not is_retryable(asyncio.CancelledError(), idempotent=True)
-    assert not is_retryable(ValueError(), idempotent=True)
+    transport = MockTransport(handler)
+    clock = VirtualClock()
+    async with AsyncTrainingClient(KEY, base_url=BASE, transport=transport, clock=clock) as client:
+        with pytest.raises(failure):
+            await client.projects.list()
+    assert len(transport.requests) == 1
+    assert clock.sleeps == []
 
 
 async def test_a_huge_retry_after_is_capped_for_the_whole_client(mocked: aioresponses) -> None:
-    sleeps = SleepRecorder()
-    policy = RetryPolicy(max_retries=1, max_retry_after=5.0, sleep=sleeps)
-    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy) as client:
+    clock = VirtualClock()
+    policy = RetryPolicy(max_retries=1, max_retry_after=5.0)
+    async with AsyncTrainingClient(KEY, base_url=BASE, retry_policy=policy, clock=clock) as client:
         mocked.get(PROJECTS, status=429, payload={"retry_after": 3600})
         mocked.get(PROJECTS, payload=SUCCESS_LIST)
         await client.projects.list()
-    assert sleeps.calls
-    assert max(sleeps.calls) <= 5.0 * 1.2 + 1e-9  # the retry's wait and the gate's, jittered
+    assert clock.sleeps
+    assert max(clock.sleeps) <= 5.0 * 1.2 + 1e-9  # the retry's wait and the gate's, jittered
 
 
 @pytest.mark.parametrize(
@@ -407,22 +432,31 @@ async def test_a_huge_retry_after_is_capped_for_the_whole_client(mocked: aioresp
         (None, {"retry_after": True}),
     ],
 )
-def test_nonsense_retry_after_values_are_ignored(header: str | None, body: object) -> None:
-    from baseten_training_async._errors import parse_retry_after
-
-    assert parse_retry_after(header, body) is None
+async def test_nonsense_retry_after_values_are_ignored(header: str | None, body: object) -> None:
+    # A huge integer is sent as the digits a server would write.
+    raw = b'{"retry_after": 1' + b"0" * 400 + b"}" if body == {"retry_after": 10**400} else body
+    headers = {} if header is None else {"Retry-After": header}
+    transport = MockTransport(lambda request: json_response(429, raw, headers))
+    async with AsyncTrainingClient(
+        KEY, base_url=BASE, transport=transport, max_retries=0, clock=VirtualClock()
+    ) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.projects.list()
+    assert info.value.retry_after is None
 
 
 async def test_the_budget_is_not_spent_on_a_retry_that_will_not_happen(
     mocked: aioresponses,
 ) -> None:
+    clock = VirtualClock()
     budget = RetryBudget(capacity=10)
-    policy = RetryPolicy(max_retries=2, sleep=SleepRecorder())
+    policy = RetryPolicy(max_retries=2)
     async with AsyncTrainingClient(
-        KEY, base_url=BASE, retry_policy=policy, retry_budget=budget
+        KEY, base_url=BASE, retry_policy=policy, retry_budget=budget, clock=clock
     ) as client:
         mocked.get(PROJECTS, status=502, repeat=True)
         with pytest.raises(InternalServerError):
             await client.projects.list()
     assert budget.spent == 2
+    assert len(clock.sleeps) == 2
     assert _calls(mocked, "GET", PROJECTS) == 3
