@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import warnings
@@ -536,3 +537,21 @@ def test_public_all_is_sorted_and_complete() -> None:
 def test_models_convert_from_plain_dicts() -> None:
     spec = msgspec.convert({"image": {"base_image": "x"}, "name": "n"}, TrainingJobSpec)
     assert spec.image.base_image == "x"
+
+
+def test_a_client_is_bound_to_the_event_loop_it_first_ran_in(
+    mocked: aioresponses, sessions: list[aiohttp.ClientSession]
+) -> None:
+    mocked.get(PROJECTS, payload={"training_projects": []}, repeat=True)
+    client = AsyncTrainingClient(KEY, base_url=BASE)
+
+    async def listing() -> list[Any]:
+        return await client.projects.list()
+
+    assert asyncio.run(listing()) == []
+    with pytest.raises(BasetenError, match="another event loop"):
+        asyncio.run(listing())
+    assert len(sessions) == 1
+    assert len(_sent(mocked, "GET", PROJECTS)) == 1
+    asyncio.run(client.aclose())
+    assert sessions[0].closed

@@ -38,14 +38,14 @@ async def test_fake_time_makes_the_default_clock_virtual_and_restores_it() -> No
     client = _client(MockTransport(_running))
     assert isinstance(client.clock, Clock)
     assert _is_real_time(client.clock)
-    with fake_time(start=1000.0) as clock:
+    with fake_time(start=1e9) as clock:
         assert isinstance(clock, VirtualClock)
-        assert client.clock.monotonic() == 1000.0
+        assert client.clock.monotonic() == 1e9
         started = time.perf_counter()
         await client.clock.sleep(3600)
         assert time.perf_counter() - started < 5.0  # an hour of fake time, no real wait
         assert clock.sleeps == [3600]
-        assert client.clock.monotonic() == 4600.0
+        assert client.clock.monotonic() == 1e9 + 3600
     assert _is_real_time(client.clock)
     started = time.perf_counter()
     await client.clock.sleep(0.02)
@@ -59,14 +59,14 @@ async def test_fake_time_restores_after_an_error_and_nests() -> None:
     clocks: list[VirtualClock] = []
 
     async def nested() -> None:
-        with fake_time() as outer:
+        with fake_time(start=1e9) as outer:
             clocks.append(outer)
-            with fake_time(start=50.0) as inner:
+            with fake_time(start=2e9) as inner:
                 clocks.append(inner)
                 await client.clock.sleep(1)
-                assert client.clock.monotonic() == 51.0
+                assert client.clock.monotonic() == 2e9 + 1
             await client.clock.sleep(2)
-            assert client.clock.monotonic() == 2.0
+            assert client.clock.monotonic() == 1e9 + 2
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
