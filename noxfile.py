@@ -12,15 +12,17 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
+    session.install("ruff>=0.6", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # The layers contract in pyproject.toml: a module imports only below itself.
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,cli]", "mypy>=1.11")
-    session.run("mypy", "--strict", "baseten_training_async")
+    session.install("-e", ".[test,cli]", "mypy>=1.11", "types-jsonschema")
+    session.run("mypy", "--strict", "baseten_training_async", "tests")
 
 
 @nox.session(python=PYTHON)

@@ -8,6 +8,7 @@ none of them; the client builds one and hands it down.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,7 +65,7 @@ class Redactor:
     prefix.
     """
 
-    __slots__ = ("_needles", "_secret")
+    __slots__ = ("_escaped", "_needles", "_secret")
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
@@ -73,6 +74,7 @@ class Redactor:
             raw = base64.b64encode(text.encode()).decode()
             forms.update({raw, raw.rstrip("="), base64.urlsafe_b64encode(text.encode()).decode()})
         self._needles = tuple(sorted((f.encode() for f in forms if f), key=len, reverse=True))
+        self._escaped = _escaped_pattern(secret)
 
     def scrub(self, data: bytes) -> bytes:
         """``data`` with every byte-level form of the secret replaced."""
@@ -90,11 +92,18 @@ class Redactor:
         return self.scrub(value.encode("utf-8", "replace")).decode("utf-8", "replace")
 
     def _json_escaped(self, data: bytes) -> bytes:
-        # A JSON string may spell the key with \uXXXX escapes: undo them and look again.
-        decoded = data.decode("latin-1").encode("latin-1").decode("unicode_escape", "replace")
-        if self._secret not in decoded:
-            return data
-        return decoded.replace(self._secret, "<redacted>").encode("utf-8", "replace")
+        # A JSON string may spell the key with \uXXXX escapes, wholly or in part.
+        return self._escaped.sub(b"<redacted>", data)
+
+
+def _escaped_pattern(secret: str) -> re.Pattern[bytes]:
+    r"""Matches ``secret`` with any of its characters written as a JSON ``\uXXXX`` escape."""
+    parts = []
+    for char in secret:
+        code = f"{ord(char):04x}".encode()
+        hex_form = b"".join(b"[" + bytes([c]) + bytes([c]).upper() + b"]" for c in code)
+        parts.append(b"(?:" + re.escape(char.encode()) + b"|\\\\u" + hex_form + b")")
+    return re.compile(b"".join(parts))
 
 
 @dataclass(slots=True)
@@ -207,4 +216,5 @@ class Core:
             idempotent=route.idempotent,
             method=route.method,
             path=path,
+            wait_deadline=gate_deadline,
         )

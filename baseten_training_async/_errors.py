@@ -124,11 +124,21 @@ class RateLimitError(APIStatusError):
 
     Attributes:
         retry_after: Seconds the server asked to wait, if it said.
+        refused_locally: True when nothing was sent: the client's cool-down
+            after an earlier 429 outlasts what this call's deadline allows.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        refused_locally: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.refused_locally = refused_locally
 
 
 class InternalServerError(APIStatusError):

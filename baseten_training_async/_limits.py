@@ -157,6 +157,7 @@ class FlowControl:
             f"the client is cooling down after a 429 for {wait:.2f}s more, "
             "longer than this call's deadline allows",
             retry_after=wait,
+            refused_locally=True,
             status_code=429,
         )
 

@@ -7,7 +7,7 @@ are never blindly resent. What the SDK knows after each kind of failure:
   the job is looked up by name and adopted, or
   `APIResponseValidationError` is raised with ``committed=True``; it is
   never sent again;
-- a timeout or disconnect after the request was sent, or a 500/502/504, is
+- a timeout or disconnect after the request was sent, or a 5xx other than 503, is
   *unknown*: the server may commit the job later, after the client gave up.
   The project's jobs are listed until the job appears under its name
   (adopted) or until the **commit window** (a client setting, 60 s by
@@ -18,10 +18,11 @@ are never blindly resent. What the SDK knows after each kind of failure:
   known and `APIConnectionError` is raised with ``maybe_committed=True``
   and the spec attached.
 
-After a resend, the name is looked up once more: a second job under it (a
-server that committed later than the window assumes) is reported as a
-`DuplicateJobWarning`, counted in ``client.stats()``, and stopped when the
-client was built with ``stop_duplicates=True``.
+After a resend, the call keeps watching the name for one more commit window
+before it returns: a second job under it (a server that committed later than
+the window assumes) is reported as a `DuplicateJobWarning` and in
+``client.stats().duplicates``, and stopped when the client was built with
+``stop_duplicates=True``.
 
 "Did not exist before the call" is known in one of two ways. ``create_many``
 lists the project once when the batch starts and remembers every job id it
@@ -56,7 +57,6 @@ __all__ = ["Claims", "DuplicateJobWarning", "Reconciler", "ReconcileStats"]
 
 logger = logging.getLogger("baseten_training_async")
 
-_AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 _MAX_ROUNDS = 3  # sends of one create, each only after the last was proven absent
 # The Date header has one-second resolution; allow for it and for latency.
 _SERVER_CLOCK_SLACK = timedelta(seconds=2)
@@ -76,7 +76,9 @@ def outcome_unknown(exc: BaseException) -> bool:
     """Whether a failed create may nevertheless have created the job."""
     if isinstance(exc, APIConnectionError):
         return exc.maybe_committed
-    return isinstance(exc, InternalServerError) and exc.status_code in _AMBIGUOUS_STATUSES
+    # Every 5xx but 503 may come from a gateway after the origin got the request
+    # (502, 504, and CDNs' 520-524); 503 means it was refused before handling.
+    return isinstance(exc, InternalServerError) and exc.status_code != 503
 
 
 def committed(exc: BaseException) -> bool:
@@ -184,9 +186,10 @@ class Reconciler:
                 last_error = exc
                 continue
             job = response.value.training_job
+            self._claim(claims, job)
             if resent:
-                await self._check_duplicates(core, project_id, job, claims, started)
-            return self._claim(claims, job)
+                await self._watch_after_resend(core, project_id, job, claims, started)
+            return job
         raise APIConnectionError(
             f"POST {path}: gave up after {_MAX_ROUNDS} sends; each was proven not to have "
             f"created the job ({last_error})",
@@ -267,7 +270,7 @@ class Reconciler:
         self.stats.adopted += 1
         return self._claim(claims, job)
 
-    async def _check_duplicates(
+    async def _watch_after_resend(
         self,
         core: Core,
         project_id: str,
@@ -275,24 +278,64 @@ class Reconciler:
         claims: Claims | None,
         call_started: float,
     ) -> None:
+        """Watch the name for one commit window after a resend; report any second job.
+
+        The earlier attempt was proven absent for a whole window, so a job
+        that appears now means the server committed later than the window
+        assumes. It cannot be undone, so it is said: a `DuplicateJobWarning`,
+        ``client.stats().duplicates``, and a stop when ``stop_duplicates``.
+        """
         if job.name is None:
             return
-        listing = await self._listing_since(core, project_id, core.clock.monotonic())
-        try:
-            others = _new_jobs(listing, job.name, claims, call_started, exclude=job.id)
-        except _Undecidable:
-            return
-        for other in others:
-            self.stats.duplicates.append((job.name or "", other.id))
-            warnings.warn(
-                f"job {other.id} also carries the name {job.name!r} of job {job.id}: the server "
-                "committed a create after the commit window"
-                + ("; stopping it" if self.stop_duplicates else ""),
-                DuplicateJobWarning,
-                stacklevel=4,
-            )
-            if self.stop_duplicates:
-                await core.request(STOP_JOB, STOP_JOB.path(project_id, other.id), body=EMPTY)
+        clock = core.clock
+        until = clock.monotonic() + self.commit_window
+        reported: set[str] = set()
+        pause = _FIRST_PAUSE
+        while True:
+            since = clock.monotonic()
+            listing = await self._listing_since(core, project_id, since)
+            try:
+                others = _new_jobs(listing, job.name, claims, call_started, exclude=job.id)
+            except _Undecidable:
+                return
+            for other in others:
+                if other.id not in reported:
+                    reported.add(other.id)
+                    await self._report_duplicate(core, project_id, job, other, claims)
+            if listing.started >= until:
+                return
+            await clock.sleep(min(pause, max(0.0, until - clock.monotonic())))
+            pause = min(pause * 2, _MAX_PAUSE)
+
+    async def _report_duplicate(
+        self,
+        core: Core,
+        project_id: str,
+        job: TrainingJob,
+        other: TrainingJob,
+        claims: Claims | None,
+    ) -> None:
+        self.stats.duplicates.append((job.name or "", other.id))
+        if claims is not None:
+            claims.ids.add(other.id)  # never adopted by another spec of the batch
+        logger.warning(
+            "job %s also carries the name %r of job %s: the server committed a create "
+            "later than the commit window (%gs)%s",
+            other.id,
+            job.name,
+            job.id,
+            self.commit_window,
+            "; stopping it" if self.stop_duplicates else "",
+        )
+        warnings.warn(
+            f"job {other.id} also carries the name {job.name!r} of job {job.id}: the server "
+            f"committed a create later than the commit window ({self.commit_window:g}s)"
+            + ("; stopping it" if self.stop_duplicates else ""),
+            DuplicateJobWarning,
+            stacklevel=2,
+        )
+        if self.stop_duplicates:
+            await core.request(STOP_JOB, STOP_JOB.path(project_id, other.id), body=EMPTY)
 
     @staticmethod
     def _claim(claims: Claims | None, job: TrainingJob) -> TrainingJob:

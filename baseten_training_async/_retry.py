@@ -84,6 +84,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
 
     ``CancelledError`` and every non-SDK exception are never retried.
     """
+    if isinstance(exc, RateLimitError) and exc.refused_locally:
+        return False  # nothing was sent; the wait it needs is more than the call can afford
     if isinstance(exc, RateLimitError | InternalServerError):
         status = exc.status_code
         return status in _ALWAYS_RETRYABLE_STATUSES or (idempotent and status >= 500)
@@ -116,8 +118,10 @@ class _Attempts:
         path: str,
         started: float,
         clock: Clock,
+        wait_deadline: float | None,
     ) -> None:
         self.clock = clock
+        self.wait_deadline = wait_deadline
         self.policy = policy
         self.flow = flow
         self.idempotent = idempotent
@@ -131,7 +135,15 @@ class _Attempts:
         if exc is None or not is_retryable(exc, idempotent=self.idempotent):
             return False
         if isinstance(exc, RateLimitError):
-            return True  # server-directed and gated client-wide: no budget spent
+            if exc.refused_locally:
+                return False  # the wait it needs is more than the call can afford
+            # Server-directed and gated client-wide: no budget spent, but a wait
+            # longer than what the call can afford fails it now, carrying the wait.
+            wait = min(exc.retry_after or 0.0, self.policy.max_retry_after)
+            affordable = self.wait_deadline is None or (
+                self.clock.monotonic() + wait <= self.wait_deadline
+            )
+            return affordable and not self._past_deadline(state, wait)
         if state.attempt_number > self.policy.max_retries:
             return False  # out of attempts anyway: do not spend a token
         if not self.flow.budget.try_spend():
@@ -150,13 +162,16 @@ class _Attempts:
     def stop(self, state: RetryCallState) -> bool:
         if state.attempt_number > self.policy.max_retries:
             return True
+        return self._past_deadline(state, state.upcoming_sleep)
+
+    def _past_deadline(self, state: RetryCallState, wait: float) -> bool:
         deadline = self.policy.deadline
         if deadline is None:
             return False
         # From the first attempt (which ran before tenacity started); idle_for
-        # counts the waits even when an injected sleep does not really wait.
+        # counts the waits even when a virtual clock does not really wait.
         elapsed = max(self.clock.monotonic() - self.started, state.idle_for)
-        return elapsed + state.upcoming_sleep > deadline
+        return elapsed + wait > deadline
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -179,8 +194,12 @@ async def call_with_retries(
     idempotent: bool,
     method: str,
     path: str,
+    wait_deadline: float | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop.
+
+    A server-requested wait (429) that would end after ``wait_deadline`` is
+    not slept: the call fails at once with that `RateLimitError`.
 
     The first attempt runs directly: most calls succeed at once, and building
     the tenacity machinery only after a failure keeps it off the hot path.
@@ -207,7 +226,7 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock, wait_deadline)
         result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result

@@ -16,16 +16,14 @@ from typing import Any
 import aiohttp
 import pytest
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from baseten_training_async.testing import FakeClock, FakeTrainingAPI, Route, openapi_spec
 
 SPEC_URI = "urn:baseten:management-training-openapi"
 SPEC = openapi_spec()
-REGISTRY: Registry[Any] = Registry().with_resource(
-    SPEC_URI, Resource(contents=SPEC, specification=DRAFT202012)
-)
+REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(SPEC))
 T0 = 1_700_000_000.0
 # The published spec, when the repository sits beside its shared/ folder.
 SHARED_SPEC = (

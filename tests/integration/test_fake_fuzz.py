@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from baseten_training_async.testing import FakeClock, FakeTrainingAPI, Route, openapi_spec
@@ -31,9 +31,7 @@ from baseten_training_async.testing import FakeClock, FakeTrainingAPI, Route, op
 EXAMPLES = int(os.environ.get("FAKE_FUZZ_EXAMPLES", "300"))  # bounded; raise to explore
 SPEC_URI = "urn:baseten:management-training-openapi"
 SPEC: dict[str, Any] = openapi_spec()
-REGISTRY: Registry[Any] = Registry().with_resource(
-    SPEC_URI, Resource(contents=SPEC, specification=DRAFT202012)
-)
+REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(SPEC))
 METHODS = ("GET", "POST", "PATCH", "DELETE", "PUT")
 HUGE = (10**20, -(10**20), 2**63, 1e308, -1e308, 4_300_000_000, 2**31, -1, 0)
 JOB = {

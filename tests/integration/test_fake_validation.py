@@ -72,7 +72,7 @@ async def test_null_is_accepted_for_every_optional_field(
     api: FakeTrainingAPI, http: aiohttp.ClientSession
 ) -> None:
     project_id = api.add_project("nulls").id
-    job = {
+    job: dict[str, object] = {
         "image": {"base_image": "hello-world", "docker_auth": None},
         "compute": None,
         "runtime": None,

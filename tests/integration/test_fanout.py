@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from baseten_training_async import (
-    CreateManyError,
     AsyncTrainingClient,
     BadRequestError,
+    CreateManyError,
     InvalidInputError,
     TrainingJob,
 )

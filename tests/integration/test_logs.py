@@ -9,7 +9,7 @@ import random
 import pytest
 
 from baseten_training_async import AsyncTrainingClient, JobStatus
-from baseten_training_async._pagination import LOG_PAGE_LIMIT
+from baseten_training_async._wire import LOG_PAGE_LIMIT
 from baseten_training_async.testing import FakeTrainingAPI, JobTimings, LogLine, Route
 
 MS = 1_000_000
