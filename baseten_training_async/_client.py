@@ -42,7 +42,8 @@ class ClientStats:
         reconciliations: Creates whose outcome was unknown and were looked up.
         adopted: Of those, jobs found and returned instead of resent.
         resent: Creates sent again after being proven absent.
-        listings: Job listings made to reconcile.
+        listings: Job listings sent to reconcile.
+        lookups: Listings reconciliation asked for; concurrent ones share one request.
         duplicates: (name, job id) of each second job found under a name.
         rate_limited: 429 responses seen.
         gate_waits: Times an attempt waited for the 429 cool-down.
@@ -55,6 +56,7 @@ class ClientStats:
     adopted: int
     resent: int
     listings: int
+    lookups: int
     duplicates: tuple[tuple[str, str], ...]
     rate_limited: int
     gate_waits: int
@@ -264,6 +266,7 @@ class AsyncTrainingClient:
             adopted=r.adopted,
             resent=r.resent,
             listings=r.listings,
+            lookups=r.lookups,
             duplicates=tuple(r.duplicates),
             rate_limited=flow.rate_limited,
             gate_waits=flow.gate_waits,

@@ -24,6 +24,8 @@ __all__ = ["AIOHTTP_VERSION", "AiohttpTransport"]
 AIOHTTP_VERSION: str = aiohttp.__version__
 
 _CHUNK = 1 << 16
+# An error body is only quoted and mined for a message: read this much, drop the rest.
+_ERROR_BODY_CAP = 256 * 1024
 _MAX_CONNECT_SECONDS = 10.0
 
 
@@ -130,6 +132,8 @@ class AiohttpTransport:
             ) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        if response.status >= 300:
+            return await self._read_prefix(response, min(_ERROR_BODY_CAP, self._max_response_bytes))
         cap = self._max_response_bytes
         declared = response.content_length
         if declared is not None:
@@ -150,6 +154,18 @@ class AiohttpTransport:
                     f"response body exceeds the {cap}-byte limit", status_code=response.status
                 )
             chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _read_prefix(response: aiohttp.ClientResponse, cap: int) -> bytes:
+        """At most ``cap`` bytes of the body; the rest is never read (nor decompressed)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            chunks.append(chunk[: cap - size])
+            size += len(chunk)
+            if size >= cap:
+                break
         return b"".join(chunks)
 
     async def aclose(self) -> None:

@@ -118,6 +118,7 @@ class ReconcileStats:
     adopted: int = 0
     resent: int = 0
     listings: int = 0
+    lookups: int = 0
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     """(name, job id) of every second job seen under a name after a resend."""
 
@@ -373,6 +374,7 @@ class Reconciler:
 
     async def _listing_since(self, core: Core, project_id: str, since: float) -> _Listing:
         """A listing that began at or after ``since``, shared by concurrent callers."""
+        self.stats.lookups += 1
         while (shared := self._inflight.get(project_id)) is not None:
             began, future = shared
             try:

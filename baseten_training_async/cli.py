@@ -133,6 +133,14 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         metavar="N",
         help="retries of a failed request (default 4)",
     )
+    group.add_argument(
+        "--commit-window",
+        type=_positive_float,
+        default=default(60.0),
+        metavar="SECONDS",
+        help="how long a create whose answer was lost may still be committed by the server, "
+        "before it is sent again (default 60)",
+    )
 
 
 def _job_ids(parser: argparse.ArgumentParser) -> None:
@@ -292,7 +300,11 @@ async def _run(args: argparse.Namespace, out: Output) -> int:
         prepare(args)
     api_key = args.api_key if args.api_key is not None else os.environ.get("BASETEN_API_KEY")
     async with AsyncTrainingClient(
-        api_key, base_url=args.base_url, timeout=args.request_timeout, max_retries=args.max_retries
+        api_key,
+        base_url=args.base_url,
+        timeout=args.request_timeout,
+        max_retries=args.max_retries,
+        commit_window=args.commit_window,
     ) as client:
         return await handler(args, client, out)
 

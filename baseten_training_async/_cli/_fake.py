@@ -153,6 +153,7 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
             base_url=api.url,
             retry_policy=DEMO_RETRIES,
             timeout=2,
+            commit_window=2,  # the bundled fake commits at once or never
         ) as client,
     ):
         project = await client.projects.upsert("cli-demo")

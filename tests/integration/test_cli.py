@@ -350,6 +350,8 @@ async def test_jobs_create_count_fans_out_exactly_once(fake: FakeTrainingAPI) ->
         "--json",
         "--request-timeout",
         "2",
+        "--commit-window",
+        "2",
         "jobs",
         "create",
         pid,
