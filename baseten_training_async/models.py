@@ -6,8 +6,13 @@ so a payload copied from the API docs converts directly::
     spec = msgspec.convert(payload["training_job"], TrainingJobSpec)
 
 Request models (the ones you build) refuse unknown fields, so a typo is an
-error rather than a silently ignored setting, and leave fields that equal the
-server's default off the wire. Response models (the ones the API returns)
+error rather than a silently ignored setting, and send only the fields you set.
+A field the server fills in with a default of its own starts as `msgspec.UNSET`
+and stays off the wire until you give it a value; once given, it is sent, even
+when it equals the server's default (``Compute(cpu_count=1)`` sends
+``cpu_count``). A field whose server default is ``null`` starts as ``None``,
+and ``None`` is never sent: a ``null`` copied from the API docs (such as
+``"artifacts": null``) means "not set". Response models (the ones the API returns)
 ignore fields they do not know, and every enum-like server value is a plain
 ``str`` so a value added by the server later still decodes; the known values
 are listed as constants on classes such as `JobStatus`.
@@ -18,6 +23,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
     "Accelerator",
@@ -133,6 +139,8 @@ class LogLevel:
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+SessionMinutes = Annotated[int, msgspec.Meta(ge=-1)]
+"""Minutes; ``-1`` means no timeout, ``0`` none left."""
 AvailabilityModelValue = Literal["dedicated", "spot"]
 DockerAuthMethodValue = Literal[
     "GCP_SERVICE_ACCOUNT_JSON", "AWS_IAM", "AWS_OIDC", "GCP_OIDC", "REGISTRY_SECRET"
@@ -144,7 +152,11 @@ DockerAuthMethodValue = Literal[
 
 
 class _Request(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """Base for request models: strict on input, minimal on the wire."""
+    """Base for request models: strict on input, minimal on the wire.
+
+    ``UNSET`` fields are never encoded; ``omit_defaults`` drops the ``None``
+    of a field left at (or explicitly set to) its ``None`` default.
+    """
 
 
 class SecretReference(_Request):
@@ -212,17 +224,21 @@ class Accelerator(_Request):
     """GPUs per node, e.g. ``Accelerator(accelerator="H100", count=8)``."""
 
     accelerator: NonEmptyStr
-    count: PositiveInt
+    count: NonNegativeInt
 
 
 class Compute(_Request):
-    """Compute resources for a job. Unset fields take the server's defaults."""
+    """Compute resources for a job.
 
-    node_count: PositiveInt = 1
-    cpu_count: PositiveInt = 1
-    memory: NonEmptyStr = "2Gi"
+    Unset fields take the server's defaults: one node, one CPU, ``"2Gi"`` of
+    memory, no GPU, ``"dedicated"`` capacity.
+    """
+
+    node_count: PositiveInt | UnsetType = UNSET
+    cpu_count: PositiveInt | UnsetType = UNSET
+    memory: NonEmptyStr | UnsetType = UNSET
     accelerator: Accelerator | None = None
-    availability_model: AvailabilityModelValue = "dedicated"
+    availability_model: AvailabilityModelValue | UnsetType = UNSET
 
 
 class S3Artifact(_Request):
@@ -233,18 +249,22 @@ class S3Artifact(_Request):
 
 
 class CacheConfig(_Request):
-    """The read-write cache shared across a project's jobs."""
+    """The read-write cache shared across a project's jobs.
 
-    enable_legacy_hf_mount: bool = False
-    enabled: bool = False
-    require_cache_affinity: bool = True
-    mount_base_path: str = "/root/.cache"
+    Server defaults: disabled, no legacy Hugging Face mount, cache affinity
+    required, mounted under ``/root/.cache``.
+    """
+
+    enable_legacy_hf_mount: bool | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+    require_cache_affinity: bool | UnsetType = UNSET
+    mount_base_path: str | UnsetType = UNSET
 
 
 class CheckpointingConfig(_Request):
-    """Where and how a job writes checkpoints."""
+    """Where and how a job writes checkpoints (disabled unless ``enabled``)."""
 
-    enabled: bool = False
+    enabled: bool | UnsetType = UNSET
     checkpoint_path: str | None = None
     volume_size_gib: PositiveInt | None = None
 
@@ -269,17 +289,21 @@ class LoopsCheckpoint(_Request, tag_field="typ", tag="loops_checkpoint"):
 
     run_id: NonEmptyStr
     checkpoint_name: NonEmptyStr
-    target: Literal["trainer", "sampler"] = "trainer"
+    target: Literal["trainer", "sampler"] | UnsetType = UNSET  # server default: "trainer"
+
+
+CheckpointSource = BasetenLatestCheckpoint | BasetenNamedCheckpoint | LoopsCheckpoint
 
 
 class LoadCheckpointConfig(_Request):
-    """Checkpoints to download into the job before it starts."""
+    """Checkpoints to download into the job before it starts.
 
-    enabled: bool = False
-    download_folder: str = "/tmp/loaded_checkpoints"
-    checkpoints: list[BasetenLatestCheckpoint | BasetenNamedCheckpoint | LoopsCheckpoint] = (
-        msgspec.field(default_factory=list)
-    )
+    Server defaults: disabled, downloaded to ``/tmp/loaded_checkpoints``.
+    """
+
+    enabled: bool | UnsetType = UNSET
+    download_folder: str | UnsetType = UNSET
+    checkpoints: list[CheckpointSource] | None = None
 
 
 class Runtime(_Request):
@@ -314,18 +338,22 @@ class TrussUserEnv(_Request):
     python_version: str | None = None
     pydantic_version: str | None = None
     mypy_version: str | None = None
-    is_library_deployment: bool = False
-    is_frontend_deployment: bool = False
+    is_library_deployment: bool | UnsetType = UNSET
+    is_frontend_deployment: bool | UnsetType = UNSET
     git_info: GitInfo | None = None
 
 
 class InteractiveSessionConfig(_Request):
-    """An interactive debugging session attached to the job."""
+    """An interactive debugging session attached to the job.
 
-    trigger: Literal["on_startup", "on_failure", "on_demand"] = "on_demand"
-    timeout_minutes: PositiveInt = 480
-    session_provider: Literal["vs_code", "cursor", "ssh"] = "vs_code"
-    auth_provider: Literal["github", "microsoft"] = "github"
+    Server defaults: created on demand, times out after 480 minutes, VS Code
+    with GitHub sign-in.
+    """
+
+    trigger: Literal["on_startup", "on_failure", "on_demand"] | UnsetType = UNSET
+    timeout_minutes: SessionMinutes | UnsetType = UNSET  # -1: never times out
+    session_provider: Literal["vs_code", "cursor", "ssh"] | UnsetType = UNSET
+    auth_provider: Literal["github", "microsoft"] | UnsetType = UNSET
 
 
 class WeightSource(_Request):
@@ -361,7 +389,7 @@ class TrainingJobSpec(_Request):
     truss_user_env: TrussUserEnv | None = None
     interactive_session: InteractiveSessionConfig | None = None
     weights: list[WeightSource] | None = None
-    enable_baseten_workdir: bool = False
+    enable_baseten_workdir: bool | UnsetType = UNSET
     priority: int | None = None
 
 

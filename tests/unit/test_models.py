@@ -10,8 +10,10 @@ from baseten_training_async import (
     AsyncTrainingClient,
     BasetenLatestCheckpoint,
     BasetenNamedCheckpoint,
+    CacheConfig,
     Compute,
     Image,
+    InteractiveSessionConfig,
     InvalidInputError,
     JobStatus,
     LoadCheckpointConfig,
@@ -161,9 +163,13 @@ def test_checkpoint_kinds_are_tagged_by_typ() -> None:
         (
             {
                 "image": {"base_image": "x"},
-                "compute": {"accelerator": {"accelerator": "H100", "count": 0}},
+                "compute": {"accelerator": {"accelerator": "H100", "count": -1}},
             },
             "spec.compute.accelerator.count",
+        ),
+        (
+            {"image": {"base_image": "x"}, "interactive_session": {"timeout_minutes": -2}},
+            "spec.interactive_session.timeout_minutes",
         ),
         (
             {"image": {"base_image": "x"}, "compute": {"availability_model": "cheap"}},
@@ -239,3 +245,80 @@ def test_log_timestamps_must_be_integer_nanoseconds(stamp: str) -> None:
 
     with pytest.raises(msgspec.ValidationError, match="timestamp"):
         msgspec.convert({"timestamp": stamp, "message": "m", "replica": None}, LogLine)
+
+
+def test_an_explicit_server_default_is_sent() -> None:
+    spec = TrainingJobSpec(
+        image=Image(base_image="x"),
+        compute=Compute(node_count=1, cpu_count=1, memory="2Gi", availability_model="dedicated"),
+        runtime=Runtime(cache_config=CacheConfig(enabled=False, require_cache_affinity=True)),
+        interactive_session=InteractiveSessionConfig(timeout_minutes=480, trigger="on_demand"),
+        enable_baseten_workdir=False,
+    )
+    _, body = encode_spec(spec)
+    sent = msgspec.json.decode(body)["training_job"]
+    assert sent["compute"] == {
+        "node_count": 1,
+        "cpu_count": 1,
+        "memory": "2Gi",
+        "availability_model": "dedicated",
+    }
+    assert sent["runtime"]["cache_config"] == {"enabled": False, "require_cache_affinity": True}
+    assert sent["interactive_session"] == {"trigger": "on_demand", "timeout_minutes": 480}
+    assert sent["enable_baseten_workdir"] is False
+
+
+def test_fields_with_server_defaults_start_unset() -> None:
+    compute = Compute()
+    assert compute.node_count is msgspec.UNSET
+    assert compute.availability_model is msgspec.UNSET
+    assert msgspec.json.encode(compute) == b"{}"
+    assert msgspec.json.encode(CacheConfig()) == b"{}"
+    assert msgspec.json.encode(InteractiveSessionConfig()) == b"{}"
+    assert msgspec.json.encode(LoadCheckpointConfig()) == b"{}"
+    # A dict that sets a field to the server's default keeps it, too.
+    checked, body = encode_spec({"image": {"base_image": "x"}, "compute": {"cpu_count": 1}})
+    assert checked.compute is not None
+    assert checked.compute.cpu_count == 1
+    assert checked.compute.node_count is msgspec.UNSET
+    assert msgspec.json.decode(body)["training_job"]["compute"] == {"cpu_count": 1}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # Nulls that the API docs and the official clients send for fields the
+        # spec types as non-null: accepted, and never put on the wire.
+        {"image": {"base_image": "x"}, "compute": None},
+        {"image": {"base_image": "x"}, "runtime": None},
+        {"image": {"base_image": "x"}, "weights": None},
+        {"image": {"base_image": "x"}, "runtime": {"start_commands": None}},
+        {"image": {"base_image": "x"}, "runtime": {"environment_variables": None}},
+        {"image": {"base_image": "x"}, "runtime": {"artifacts": None}},
+        {"image": {"base_image": "x"}, "runtime": {"checkpointing_config": None}},
+        {
+            "image": {"base_image": "x"},
+            "runtime": {"load_checkpoint_config": {"enabled": True, "checkpoints": None}},
+        },
+    ],
+)
+def test_nulls_from_the_docs_are_accepted_and_not_sent(payload: dict[str, Any]) -> None:
+    _, body = encode_spec(payload)
+    assert b"null" not in body
+    assert msgspec.json.decode(body)["training_job"]["image"] == {"base_image": "x"}
+
+
+def test_spec_allowed_values_are_accepted() -> None:
+    spec = {
+        "image": {"base_image": "x"},
+        "compute": {"accelerator": {"accelerator": "H100", "count": 0}},
+        "interactive_session": {"timeout_minutes": -1},
+    }
+    _, body = encode_spec(spec)
+    sent = msgspec.json.decode(body)["training_job"]
+    assert sent["compute"]["accelerator"]["count"] == 0
+    assert sent["interactive_session"]["timeout_minutes"] == -1
+    _, body = encode_spec({**spec, "interactive_session": {"timeout_minutes": 0}})
+    assert msgspec.json.decode(body)["training_job"]["interactive_session"] == {
+        "timeout_minutes": 0
+    }
