@@ -20,11 +20,13 @@ from ..models import (
     JobMetrics,
     JobTombstone,
     LogLine,
+    QueueContext,
     TrainingCapacity,
     TrainingJob,
     TrainingJobSpec,
 )
 from ._base import Resource, checked_struct
+from .sessions import SessionsResource
 
 __all__ = ["JobsResource", "SpecInput", "TimePoint"]
 
@@ -322,8 +324,21 @@ class JobsResource(Resource):
         path = wire.JOB_DOWNLOAD.path(project_id, job_id)
         return (await self._core.request(wire.JOB_DOWNLOAD, path)).value.artifact_presigned_urls
 
+    @property
+    def sessions(self) -> SessionsResource:
+        """The jobs' interactive sessions."""
+        return SessionsResource(self._core, self._reconciler)
+
+    async def queue_context(self, job_id: str) -> QueueContext:
+        """Why a job waits: capacity, running jobs and jobs ahead of it. Idempotent."""
+        path = wire.QUEUE_CONTEXT.path(job_id)
+        return (await self._core.request(wire.QUEUE_CONTEXT, path)).value
+
     async def capacity(self) -> TrainingCapacity:
-        """GPU capacity available for training, per GPU type and team. Idempotent."""
+        """GPU capacity available for training, per GPU type and team. Idempotent.
+
+        The same as `CapacityResource.retrieve` (``client.capacity.retrieve()``).
+        """
         return (await self._core.request(wire.CAPACITY, wire.CAPACITY.path())).value
 
     def logs(
