@@ -13,7 +13,6 @@ from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import msgspec
-from msgspec import UNSET, UnsetType
 
 from ._codec import has_control_characters
 from ._errors import InvalidInputError
@@ -180,19 +179,22 @@ class SearchRequest(msgspec.Struct, omit_defaults=True):
     order_by: list[OrderBy] = msgspec.field(default_factory=list)
 
 
-class UpdateJobRequest(msgspec.Struct, kw_only=True):
-    priority: int | UnsetType = UNSET
-    availability_model: str | UnsetType = UNSET  # baseten 0.13.1: UpdateTrainingJobRequest
+# In the bodies below, a field left at None is not sent.
 
 
-class PatchSessionRequest(msgspec.Struct, kw_only=True):
-    timeout_minutes: int | UnsetType = UNSET
-    trigger: str | UnsetType = UNSET
+class UpdateJobRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    priority: int | None = None  # optional since baseten 0.13.1: UpdateTrainingJobRequest
+    availability_model: str | None = None  # baseten 0.13.1: UpdateTrainingJobRequest
 
 
-class SignSSHRequest(msgspec.Struct, kw_only=True):
+class PatchSessionRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    timeout_minutes: int | None = None
+    trigger: str | None = None
+
+
+class SignSSHRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     public_key: str
-    replica_id: str | UnsetType = UNSET
+    replica_id: str | None = None
 
 
 class PatchCapacityRequest(msgspec.Struct, kw_only=True):
