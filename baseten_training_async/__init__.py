@@ -98,7 +98,14 @@ from .models import (
     WeightAuthMethod,
     WeightSource,
 )
-from .resources import JobsResource, ProjectsResource
+from .resources import (
+    ArtifactsResource,
+    CapacityResource,
+    JobsResource,
+    ProjectsResource,
+    SessionsResource,
+    TeamsResource,
+)
 from .resources.jobs import SpecInput, TimePoint
 
 __all__ = [
@@ -109,6 +116,7 @@ __all__ = [
     "AWSCredentials",
     "Accelerator",
     "ActiveJobAtSubmit",
+    "ArtifactsResource",
     "AsyncPager",
     "AsyncTrainingClient",
     "AuthCode",
@@ -125,6 +133,7 @@ __all__ = [
     "CacheConfig",
     "CacheSummary",
     "CapacityAtSubmit",
+    "CapacityResource",
     "Checkpoint",
     "CheckpointFile",
     "CheckpointSyncStatus",
@@ -186,10 +195,12 @@ __all__ = [
     "SessionAuthProvider",
     "SessionProvider",
     "SessionTrigger",
+    "SessionsResource",
     "SpecInput",
     "StorageMetrics",
     "Team",
     "TeamGpuCapacity",
+    "TeamsResource",
     "TimePoint",
     "TrainingCapacity",
     "TrainingJob",
