@@ -21,8 +21,11 @@ from ._reconcile import Reconciler
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._version import __version__
+from .resources.artifacts import ArtifactsResource
+from .resources.capacity import CapacityResource
 from .resources.jobs import JobsResource
 from .resources.projects import ProjectsResource
+from .resources.teams import TeamsResource
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTrainingClient", "ClientStats"]
 
@@ -161,6 +164,9 @@ class AsyncTrainingClient:
 
     projects: ProjectsResource
     jobs: JobsResource
+    teams: TeamsResource
+    capacity: CapacityResource
+    artifacts: ArtifactsResource
 
     def __init__(
         self,
@@ -226,6 +232,9 @@ class AsyncTrainingClient:
         self._reconciler = reconciler
         self.projects = ProjectsResource(core, reconciler)
         self.jobs = JobsResource(core, reconciler)
+        self.teams = TeamsResource(core, reconciler)
+        self.capacity = CapacityResource(core, reconciler)
+        self.artifacts = ArtifactsResource(core, reconciler)
 
     @property
     def base_url(self) -> str:

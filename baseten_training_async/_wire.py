@@ -17,13 +17,20 @@ import msgspec
 from ._codec import has_control_characters
 from ._errors import InvalidInputError
 from .models import (
+    AuthCode,
+    BlobCredentials,
     CacheSummary,
     Checkpoint,
     CheckpointFile,
+    InteractiveSessionUpdate,
     JobMetrics,
     JobTombstone,
     LogLine,
     ProjectTombstone,
+    QueueContext,
+    SSHCertificate,
+    Team,
+    TeamGpuCapacity,
     TrainingCapacity,
     TrainingJob,
     TrainingJobSpec,
@@ -127,6 +134,20 @@ class DownloadEnvelope(_Envelope):
     artifact_presigned_urls: list[str]
 
 
+class TeamsEnvelope(_Envelope):
+    teams: list[Team]
+
+
+class AuthCodesEnvelope(_Envelope):
+    auth_codes: list[AuthCode]
+
+
+class TeamCapacityEnvelope(_Envelope):
+    """baseten 0.13.1: PatchTeamTrainingGpuCapacityResponse (not in the published spec)."""
+
+    team_gpu_capacity: TeamGpuCapacity
+
+
 # Request bodies.
 
 
@@ -158,8 +179,30 @@ class SearchRequest(msgspec.Struct, omit_defaults=True):
     order_by: list[OrderBy] = msgspec.field(default_factory=list)
 
 
-class UpdateJobRequest(msgspec.Struct):
-    priority: int
+# In the bodies below, a field left at None is not sent.
+
+
+class UpdateJobRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    priority: int | None = None  # optional since baseten 0.13.1: UpdateTrainingJobRequest
+    availability_model: str | None = None  # baseten 0.13.1: UpdateTrainingJobRequest
+
+
+class PatchSessionRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    timeout_minutes: int | None = None
+    trigger: str | None = None
+
+
+class SignSSHRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    public_key: str
+    replica_id: str | None = None
+
+
+class PatchCapacityRequest(msgspec.Struct, kw_only=True):
+    """baseten 0.13.1: PatchTeamTrainingGpuCapacityRequest (not in the published spec)."""
+
+    team_id: str
+    gpu_type: str
+    max_gpus: int
 
 
 EMPTY = EmptyRequest()
@@ -192,6 +235,24 @@ JOB_DOWNLOAD = Route("GET", _J + "/download", DownloadEnvelope, idempotent=True)
 JOB_LOGS = Route("GET", _J + "/logs", LogsEnvelope, idempotent=True)
 SEARCH_JOBS = Route("POST", "/v1/training_jobs/search", JobsEnvelope, idempotent=True)
 CAPACITY = Route("GET", "/v1/training/capacity", TrainingCapacity, idempotent=True)
+# baseten 0.13.1: patch_training_capacity (not in the published spec). It sets a
+# limit, so a repeat leaves the same state.
+UPDATE_CAPACITY = Route("PATCH", "/v1/training/capacity", TeamCapacityEnvelope, idempotent=True)
+QUEUE_CONTEXT = Route(
+    "GET", "/v1/training/jobs/{job_id}/queue_context", QueueContext, idempotent=True
+)
+LIST_TEAMS = Route("GET", "/v1/teams", TeamsEnvelope, idempotent=True)
+UPLOAD_CREDENTIALS = Route("GET", "/v1/blobs/credentials/train", BlobCredentials, idempotent=True)
+AUTH_CODES = Route("GET", _J + "/auth_codes", AuthCodesEnvelope, idempotent=True)
+# timeout_minutes is added to the session's timeout, so a resend would add it twice.
+UPDATE_SESSION = Route(
+    "PATCH",
+    _J + "/interactive_sessions/{session_id}",
+    InteractiveSessionUpdate,
+    idempotent=False,
+)
+# Each call signs a new certificate and changes nothing else: safe to resend.
+SIGN_SSH_KEY = Route("POST", _J + "/ssh/sign", SSHCertificate, idempotent=True)
 
 # Query parameters.
 

@@ -6,8 +6,13 @@ so a payload copied from the API docs converts directly::
     spec = msgspec.convert(payload["training_job"], TrainingJobSpec)
 
 Request models (the ones you build) refuse unknown fields, so a typo is an
-error rather than a silently ignored setting, and leave fields that equal the
-server's default off the wire. Response models (the ones the API returns)
+error rather than a silently ignored setting, and send only the fields you set.
+A field the server fills in with a default of its own starts as `msgspec.UNSET`
+and stays off the wire until you give it a value; once given, it is sent, even
+when it equals the server's default (``Compute(cpu_count=1)`` sends
+``cpu_count``). A field whose server default is ``null`` starts as ``None``,
+and ``None`` is never sent: a ``null`` copied from the API docs (such as
+``"artifacts": null``) means "not set". Response models (the ones the API returns)
 ignore fields they do not know, and every enum-like server value is a plain
 ``str`` so a value added by the server later still decodes; the known values
 are listed as constants on classes such as `JobStatus`.
@@ -18,18 +23,27 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "AWSCredentials",
     "Accelerator",
+    "ActiveJobAtSubmit",
+    "AuthCode",
     "AvailabilityModel",
+    "AwsAssumeRoleDockerAuth",
     "AwsIamDockerAuth",
     "AwsOidcDockerAuth",
     "BasetenLatestCheckpoint",
     "BasetenNamedCheckpoint",
+    "BlobCredentials",
     "CacheConfig",
     "CacheSummary",
+    "CapacityAtSubmit",
     "Checkpoint",
     "CheckpointFile",
+    "CheckpointSyncStatus",
+    "CheckpointTarget",
     "CheckpointingConfig",
     "Compute",
     "DockerAuth",
@@ -41,7 +55,9 @@ __all__ = [
     "GpuCapacity",
     "Image",
     "InstanceType",
+    "InteractiveSession",
     "InteractiveSessionConfig",
+    "InteractiveSessionUpdate",
     "JobMetrics",
     "JobNodeMetrics",
     "JobStatus",
@@ -51,13 +67,21 @@ __all__ = [
     "LogLine",
     "LoopsCheckpoint",
     "MetricPoint",
+    "PendingJobAheadAtSubmit",
     "ProjectTombstone",
+    "QueueContext",
+    "QueueEvent",
     "RegistrySecretDockerAuth",
     "ResourceMetrics",
     "Runtime",
     "S3Artifact",
+    "SSHCertificate",
     "SecretReference",
+    "SessionAuthProvider",
+    "SessionProvider",
+    "SessionTrigger",
     "StorageMetrics",
+    "Team",
     "TeamGpuCapacity",
     "TrainingCapacity",
     "TrainingJob",
@@ -66,6 +90,8 @@ __all__ = [
     "TrainingProjectSummary",
     "TrussUserEnv",
     "User",
+    "WeightAuth",
+    "WeightAuthMethod",
     "WeightSource",
 ]
 
@@ -105,20 +131,71 @@ class JobStatus:
 
 
 class AvailabilityModel:
-    """Capacity guarantee under which a job is scheduled."""
+    """Values of `Compute.availability_model`: the capacity a job is scheduled on.
+
+    Any other string is accepted and sent, for values the server adds later.
+    """
 
     DEDICATED: Final = "dedicated"
     SPOT: Final = "spot"
 
 
 class DockerAuthMethod:
-    """Values of `DockerAuth.auth_method`."""
+    """Values of `DockerAuth.auth_method`; any other string is accepted and sent."""
 
     GCP_SERVICE_ACCOUNT_JSON: Final = "GCP_SERVICE_ACCOUNT_JSON"
     AWS_IAM: Final = "AWS_IAM"
     AWS_OIDC: Final = "AWS_OIDC"
     GCP_OIDC: Final = "GCP_OIDC"
     REGISTRY_SECRET: Final = "REGISTRY_SECRET"
+    AWS_ASSUME_ROLE: Final = "AWS_ASSUME_ROLE"  # baseten 0.13.1: DockerAuth
+
+
+class WeightAuthMethod:
+    """Values of `WeightAuth.auth_method`; any other string is accepted and sent."""
+
+    # baseten 0.13.1: TrainingWeightAuth
+    CUSTOM_SECRET: Final = "CUSTOM_SECRET"
+    AWS_OIDC: Final = "AWS_OIDC"
+    GCP_OIDC: Final = "GCP_OIDC"
+    AWS_ASSUME_ROLE: Final = "AWS_ASSUME_ROLE"
+
+
+class SessionTrigger:
+    """When an interactive session is created (`InteractiveSessionConfig.trigger`)."""
+
+    ON_STARTUP: Final = "on_startup"
+    ON_FAILURE: Final = "on_failure"
+    ON_DEMAND: Final = "on_demand"
+
+
+class SessionProvider:
+    """The IDE an interactive session serves (`InteractiveSessionConfig.session_provider`)."""
+
+    VS_CODE: Final = "vs_code"
+    CURSOR: Final = "cursor"
+    SSH: Final = "ssh"
+
+
+class SessionAuthProvider:
+    """How a user signs in to a session (`InteractiveSessionConfig.auth_provider`)."""
+
+    GITHUB: Final = "github"
+    MICROSOFT: Final = "microsoft"
+
+
+class CheckpointTarget:
+    """Where a Loops checkpoint is loaded (`LoopsCheckpoint.target`)."""
+
+    TRAINER: Final = "trainer"
+    SAMPLER: Final = "sampler"
+
+
+class CheckpointSyncStatus:
+    """Known values of `TrainingJob.checkpoint_sync_status`."""
+
+    SYNCING: Final = "SYNCING"
+    COMPLETED: Final = "COMPLETED"
 
 
 class LogLevel:
@@ -133,10 +210,30 @@ class LogLevel:
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-AvailabilityModelValue = Literal["dedicated", "spot"]
-DockerAuthMethodValue = Literal[
-    "GCP_SERVICE_ACCOUNT_JSON", "AWS_IAM", "AWS_OIDC", "GCP_OIDC", "REGISTRY_SECRET"
-]
+SessionMinutes = Annotated[int, msgspec.Meta(ge=-1)]
+"""Minutes; ``-1`` means no timeout."""
+
+# Enum-like request values: the known ones (for editor completion) or any other
+# non-empty string, which is sent as given.
+AvailabilityModelValue = Literal["dedicated", "spot"] | NonEmptyStr
+DockerAuthMethodValue = (
+    Literal[
+        "GCP_SERVICE_ACCOUNT_JSON",
+        "AWS_IAM",
+        "AWS_OIDC",
+        "GCP_OIDC",
+        "REGISTRY_SECRET",
+        "AWS_ASSUME_ROLE",
+    ]
+    | NonEmptyStr
+)
+WeightAuthMethodValue = (
+    Literal["CUSTOM_SECRET", "AWS_OIDC", "GCP_OIDC", "AWS_ASSUME_ROLE"] | NonEmptyStr
+)
+SessionTriggerValue = Literal["on_startup", "on_failure", "on_demand"] | NonEmptyStr
+SessionProviderValue = Literal["vs_code", "cursor", "ssh"] | NonEmptyStr
+SessionAuthProviderValue = Literal["github", "microsoft"] | NonEmptyStr
+CheckpointTargetValue = Literal["trainer", "sampler"] | NonEmptyStr
 
 # --------------------------------------------------------------------------- #
 # Request models: what a caller builds to create a job.                       #
@@ -144,7 +241,11 @@ DockerAuthMethodValue = Literal[
 
 
 class _Request(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """Base for request models: strict on input, minimal on the wire."""
+    """Base for request models: strict on input, minimal on the wire.
+
+    ``UNSET`` fields are never encoded; ``omit_defaults`` drops the ``None``
+    of a field left at (or explicitly set to) its ``None`` default.
+    """
 
 
 class SecretReference(_Request):
@@ -186,6 +287,18 @@ class RegistrySecretDockerAuth(_Request):
     secret_ref: SecretReference
 
 
+class AwsAssumeRoleDockerAuth(_Request):
+    """Registry auth by a role Baseten assumes with its own AWS principal.
+
+    The role's trust policy must allow Baseten's principal with your
+    organisation's external ID.
+    """
+
+    # baseten 0.13.1: AwsAssumeRoleDockerAuth
+    role_arn: NonEmptyStr
+    region: NonEmptyStr
+
+
 class DockerAuth(_Request):
     """Credentials for pulling a private base image.
 
@@ -199,6 +312,7 @@ class DockerAuth(_Request):
     aws_oidc_docker_auth: AwsOidcDockerAuth | None = None
     gcp_oidc_docker_auth: GcpOidcDockerAuth | None = None
     registry_secret_docker_auth: RegistrySecretDockerAuth | None = None
+    aws_assume_role_docker_auth: AwsAssumeRoleDockerAuth | None = None  # baseten 0.13.1: DockerAuth
 
 
 class Image(_Request):
@@ -212,17 +326,21 @@ class Accelerator(_Request):
     """GPUs per node, e.g. ``Accelerator(accelerator="H100", count=8)``."""
 
     accelerator: NonEmptyStr
-    count: PositiveInt
+    count: NonNegativeInt
 
 
 class Compute(_Request):
-    """Compute resources for a job. Unset fields take the server's defaults."""
+    """Compute resources for a job.
 
-    node_count: PositiveInt = 1
-    cpu_count: PositiveInt = 1
-    memory: NonEmptyStr = "2Gi"
+    Unset fields take the server's defaults: one node, one CPU, ``"2Gi"`` of
+    memory, no GPU, ``"dedicated"`` capacity.
+    """
+
+    node_count: PositiveInt | UnsetType = UNSET
+    cpu_count: PositiveInt | UnsetType = UNSET
+    memory: NonEmptyStr | UnsetType = UNSET
     accelerator: Accelerator | None = None
-    availability_model: AvailabilityModelValue = "dedicated"
+    availability_model: AvailabilityModelValue | UnsetType = UNSET
 
 
 class S3Artifact(_Request):
@@ -233,18 +351,22 @@ class S3Artifact(_Request):
 
 
 class CacheConfig(_Request):
-    """The read-write cache shared across a project's jobs."""
+    """The read-write cache shared across a project's jobs.
 
-    enable_legacy_hf_mount: bool = False
-    enabled: bool = False
-    require_cache_affinity: bool = True
-    mount_base_path: str = "/root/.cache"
+    Server defaults: disabled, no legacy Hugging Face mount, cache affinity
+    required, mounted under ``/root/.cache``.
+    """
+
+    enable_legacy_hf_mount: bool | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+    require_cache_affinity: bool | UnsetType = UNSET
+    mount_base_path: str | UnsetType = UNSET
 
 
 class CheckpointingConfig(_Request):
-    """Where and how a job writes checkpoints."""
+    """Where and how a job writes checkpoints (disabled unless ``enabled``)."""
 
-    enabled: bool = False
+    enabled: bool | UnsetType = UNSET
     checkpoint_path: str | None = None
     volume_size_gib: PositiveInt | None = None
 
@@ -269,17 +391,21 @@ class LoopsCheckpoint(_Request, tag_field="typ", tag="loops_checkpoint"):
 
     run_id: NonEmptyStr
     checkpoint_name: NonEmptyStr
-    target: Literal["trainer", "sampler"] = "trainer"
+    target: CheckpointTargetValue | UnsetType = UNSET  # server default: "trainer"
+
+
+CheckpointSource = BasetenLatestCheckpoint | BasetenNamedCheckpoint | LoopsCheckpoint
 
 
 class LoadCheckpointConfig(_Request):
-    """Checkpoints to download into the job before it starts."""
+    """Checkpoints to download into the job before it starts.
 
-    enabled: bool = False
-    download_folder: str = "/tmp/loaded_checkpoints"
-    checkpoints: list[BasetenLatestCheckpoint | BasetenNamedCheckpoint | LoopsCheckpoint] = (
-        msgspec.field(default_factory=list)
-    )
+    Server defaults: disabled, downloaded to ``/tmp/loaded_checkpoints``.
+    """
+
+    enabled: bool | UnsetType = UNSET
+    download_folder: str | UnsetType = UNSET
+    checkpoints: list[CheckpointSource] | None = None
 
 
 class Runtime(_Request):
@@ -314,29 +440,57 @@ class TrussUserEnv(_Request):
     python_version: str | None = None
     pydantic_version: str | None = None
     mypy_version: str | None = None
-    is_library_deployment: bool = False
-    is_frontend_deployment: bool = False
+    is_library_deployment: bool | UnsetType = UNSET
+    is_frontend_deployment: bool | UnsetType = UNSET
     git_info: GitInfo | None = None
 
 
 class InteractiveSessionConfig(_Request):
-    """An interactive debugging session attached to the job."""
+    """An interactive debugging session attached to the job.
 
-    trigger: Literal["on_startup", "on_failure", "on_demand"] = "on_demand"
-    timeout_minutes: PositiveInt = 480
-    session_provider: Literal["vs_code", "cursor", "ssh"] = "vs_code"
-    auth_provider: Literal["github", "microsoft"] = "github"
+    Server defaults: created on demand, times out after 480 minutes, VS Code
+    with GitHub sign-in.
+    """
+
+    trigger: SessionTriggerValue | UnsetType = UNSET
+    timeout_minutes: SessionMinutes | UnsetType = UNSET  # -1: never times out
+    session_provider: SessionProviderValue | UnsetType = UNSET
+    auth_provider: SessionAuthProviderValue | UnsetType = UNSET
+
+
+class WeightAuth(_Request):
+    """How the weights of a `WeightSource` are fetched.
+
+    Set ``auth_method`` (see `WeightAuthMethod`) and the fields it needs:
+    ``auth_secret_name`` for ``CUSTOM_SECRET``, ``aws_oidc_*`` for
+    ``AWS_OIDC``, ``gcp_oidc_*`` for ``GCP_OIDC``, ``aws_assume_role_*`` for
+    ``AWS_ASSUME_ROLE``.
+    """
+
+    # baseten 0.13.1: TrainingWeightAuth (the published spec has a free-form object)
+    auth_method: WeightAuthMethodValue
+    auth_secret_name: str | None = None
+    aws_oidc_role_arn: str | None = None
+    aws_oidc_region: str | None = None
+    gcp_oidc_service_account: str | None = None
+    gcp_oidc_workload_id_provider: str | None = None
+    aws_assume_role_arn: str | None = None
+    aws_assume_role_region: str | None = None
 
 
 class WeightSource(_Request):
-    """Model weights mounted into the container (``hf://``, ``s3://``, ``gs://``, ``r2://``)."""
+    """Model weights mounted into the container.
+
+    ``source`` is a URI: ``hf://``, ``s3://``, ``gs://``, ``r2://`` or
+    ``cw://`` (``cw://`` from baseten 0.13.1: CreateJobWeightConfig).
+    """
 
     source: NonEmptyStr
     mount_location: NonEmptyStr
     allow_patterns: list[str] | None = None
     ignore_patterns: list[str] | None = None
     auth_secret_name: str | None = None
-    auth: dict[str, Any] | None = None
+    auth: WeightAuth | None = None
 
 
 class TrainingJobSpec(_Request):
@@ -361,7 +515,7 @@ class TrainingJobSpec(_Request):
     truss_user_env: TrussUserEnv | None = None
     interactive_session: InteractiveSessionConfig | None = None
     weights: list[WeightSource] | None = None
-    enable_baseten_workdir: bool = False
+    enable_baseten_workdir: bool | UnsetType = UNSET
     priority: int | None = None
 
 
@@ -410,6 +564,7 @@ class TrainingJob(_Response):
     training_project_id: str
     training_project: TrainingProjectSummary
     error_message: str | None = None
+    node_count: int = 1  # baseten 0.13.1: TrainingJob (total GPUs = gpu_count * node_count)
     name: str | None = None
     checkpoint_sync_status: str | None = None
     priority: int = 0
@@ -550,9 +705,12 @@ class GpuCapacity(_Response):
     baseline: int
     limit: int
     usage_count: int
+    # baseten 0.13.1: TrainingGpuCapacityItem, TeamTrainingGpuCapacityItem
+    dedicated_usage_count: int = 0
+    spot_usage_count: int = 0
 
 
-class TeamGpuCapacity(GpuCapacity):
+class TeamGpuCapacity(GpuCapacity, kw_only=True):
     """A team's GPU capacity for one GPU type."""
 
     team_id: str
@@ -563,4 +721,151 @@ class TrainingCapacity(_Response):
     """Training GPU capacity (``GetTrainingGpuCapacityResponseV1``)."""
 
     gpu_capacities: list[GpuCapacity]
-    team_gpu_capacities: list[TeamGpuCapacity] = msgspec.field(default_factory=list)
+    # Nullable in baseten 0.13.1: GetTrainingGpuCapacityResponse
+    team_gpu_capacities: list[TeamGpuCapacity] | None = msgspec.field(default_factory=list)
+
+
+class Team(_Response):
+    """A team of the organisation (``TeamV1``)."""
+
+    id: str
+    name: str
+    default: bool
+    created_at: str
+
+
+class AuthCode(_Response):
+    """A sign-in code for a job's interactive session (``AuthCodeV1``)."""
+
+    session_id: str
+    replica_id: str
+    auth_code: str
+    auth_url: str
+    generated_at: str | None = None
+    tunnel_name: str | None = None
+    expires_at: str | None = None
+    working_directory: str | None = None
+
+
+class InteractiveSession(_Response):
+    """An interactive session of a job (``InteractiveSessionV1``)."""
+
+    id: str
+    trigger: str
+    timeout_minutes: int
+    session_provider: str
+    auth_provider: str
+    pod_name: str
+    expires_at: str | None = None
+    tunnel_name: str | None = None
+    auth_code: str | None = None
+    auth_url: str | None = None
+    auth_code_generated_at: str | None = None
+    authenticated_at: str | None = None
+    working_directory: str | None = None
+
+
+class InteractiveSessionUpdate(_Response):
+    """What changing an interactive session returns (``PatchInteractiveSessionResponseV1``)."""
+
+    interactive_session: InteractiveSession
+    message: str
+
+
+class SSHCertificate(_Response):
+    """A signed SSH certificate for a job's session (``SignSSHCertificateResponseV1``)."""
+
+    ssh_certificate: str
+    jwt: str
+    proxy_address: str
+    ssh_cert_expires_at: str
+
+    def __repr__(self) -> str:
+        return (
+            f"SSHCertificate(proxy_address={self.proxy_address!r}, "
+            f"ssh_cert_expires_at={self.ssh_cert_expires_at!r}, ...)"
+        )
+
+
+class AWSCredentials(_Response):
+    """Temporary AWS credentials (``AWSCredentialsV1``)."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    aws_session_token: str
+
+    def __repr__(self) -> str:
+        return f"AWSCredentials(aws_access_key_id={self.aws_access_key_id!r}, ...)"
+
+
+class BlobCredentials(_Response):
+    """Where and with what to upload a training artifact (``GetBlobCredentialsResponseV1``).
+
+    Upload to ``s3://{s3_bucket}/{s3_key}`` with ``creds``, then pass
+    ``S3Artifact(s3_bucket=..., s3_key=...)`` in the job's `Runtime`.
+    """
+
+    creds: AWSCredentials
+    s3_key: str
+    s3_bucket: str
+
+
+class CapacityAtSubmit(_Response):
+    """GPU capacity in force when a job was submitted (``CapacityAtSubmitV1``)."""
+
+    gpu_type: str
+    max_gpus: int
+    last_modified: str
+    min_gpus: int | None = None
+
+
+class ActiveJobAtSubmit(_Response):
+    """A job that held GPUs when another was submitted (``ActiveJobAtSubmitV1``)."""
+
+    training_job_id: str
+    instance_type_name: str
+    total_gpus: int
+    workload_plane_name: str
+    status_at_submit: str
+    status_set_at: str
+    training_job_name: str | None = None
+
+
+class PendingJobAheadAtSubmit(_Response):
+    """A job queued ahead of another when it was submitted (``PendingJobAheadAtSubmitV1``)."""
+
+    training_job_id: str
+    instance_type_name: str
+    requested_gpus: int
+    priority: int
+    submitted_at: str
+    training_job_name: str | None = None
+
+
+class QueueEvent(_Response):
+    """A status change in the queue since a job was submitted (``QueueEventV1``)."""
+
+    training_job_id: str
+    status: str
+    created: str
+    training_job_name: str | None = None
+    event_message: str | None = None
+    exit_code: int | None = None
+
+
+class QueueContext(_Response):
+    """Why a job waits in the queue (``GetTrainingJobQueueContextResponseV1``)."""
+
+    target_job_id: str
+    gpu_type: str
+    requested_gpus: int
+    submitted_at: str
+    active_at_submit: list[ActiveJobAtSubmit]
+    pending_ahead_at_submit: list[PendingJobAheadAtSubmit]
+    events: list[QueueEvent]
+    events_window_end: str
+    target_job_name: str | None = None
+    released_at: str | None = None
+    pending_seconds: int | None = None
+    org_capacity: CapacityAtSubmit | None = None
+    team_capacity: CapacityAtSubmit | None = None

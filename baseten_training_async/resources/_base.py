@@ -12,7 +12,7 @@ from .._core import Core
 from .._errors import InvalidInputError
 from .._reconcile import Reconciler
 
-__all__ = ["Resource", "checked_struct"]
+__all__ = ["Resource", "checked_struct", "non_empty"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -65,3 +65,14 @@ def checked_struct(field: str, value: Any, struct_type: type[S]) -> S:
         raise InvalidInputError(f"{field}.{path}" if path else field, str(exc)) from None
     except (TypeError, msgspec.EncodeError) as exc:
         raise InvalidInputError(field, f"cannot be encoded as JSON: {exc}") from None
+
+
+def non_empty(field: str, value: str) -> str:
+    """``value`` if it is a non-empty string.
+
+    Raises:
+        InvalidInputError: Naming ``field``.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(field, "must be a non-empty string")
+    return value

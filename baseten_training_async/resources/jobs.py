@@ -20,11 +20,13 @@ from ..models import (
     JobMetrics,
     JobTombstone,
     LogLine,
+    QueueContext,
     TrainingCapacity,
     TrainingJob,
     TrainingJobSpec,
 )
 from ._base import Resource, checked_struct
+from .sessions import SessionsResource
 
 __all__ = ["JobsResource", "SpecInput", "TimePoint"]
 
@@ -257,15 +259,26 @@ class JobsResource(Resource):
         path = wire.DELETE_JOB.path(project_id, job_id)
         return (await self._core.request(wire.DELETE_JOB, path)).value
 
-    async def update(self, project_id: str, job_id: str, *, priority: int) -> TrainingJob:
-        """Change the queue priority of a pending job (higher goes first).
+    async def update(
+        self,
+        project_id: str,
+        job_id: str,
+        *,
+        priority: int | None = None,
+        availability_model: str | None = None,
+    ) -> TrainingJob:
+        """Change the queue priority or the capacity of a pending job.
 
         Not retried after the request may have arrived.
+
+        Args:
+            project_id: The job's project.
+            job_id: The job; it must still be pending.
+            priority: The new queue priority; higher goes first.
+            availability_model: The new capacity, e.g. `AvailabilityModel.SPOT`.
         """
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise InvalidInputError("priority", "must be an integer")
         path = wire.UPDATE_JOB.path(project_id, job_id)
-        body = wire.UpdateJobRequest(priority=priority)
+        body = _job_update(priority, availability_model)
         return (await self._core.request(wire.UPDATE_JOB, path, body=body)).value.training_job
 
     async def metrics(
@@ -311,8 +324,21 @@ class JobsResource(Resource):
         path = wire.JOB_DOWNLOAD.path(project_id, job_id)
         return (await self._core.request(wire.JOB_DOWNLOAD, path)).value.artifact_presigned_urls
 
+    @property
+    def sessions(self) -> SessionsResource:
+        """The jobs' interactive sessions."""
+        return SessionsResource(self._core, self._reconciler)
+
+    async def queue_context(self, job_id: str) -> QueueContext:
+        """Why a job waits: capacity, running jobs and jobs ahead of it. Idempotent."""
+        path = wire.QUEUE_CONTEXT.path(job_id)
+        return (await self._core.request(wire.QUEUE_CONTEXT, path)).value
+
     async def capacity(self) -> TrainingCapacity:
-        """GPU capacity available for training, per GPU type and team. Idempotent."""
+        """GPU capacity available for training, per GPU type and team. Idempotent.
+
+        The same as `CapacityResource.retrieve` (``client.capacity.retrieve()``).
+        """
         return (await self._core.request(wire.CAPACITY, wire.CAPACITY.path())).value
 
     def logs(
@@ -398,6 +424,19 @@ class JobsResource(Resource):
 def _check_interval(field: str, value: float) -> None:
     if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise InvalidInputError(field, "must be a positive, finite number of seconds")
+
+
+def _job_update(priority: int | None, availability_model: str | None) -> wire.UpdateJobRequest:
+    if priority is None and availability_model is None:
+        raise InvalidInputError("priority", "give priority, availability_model or both")
+    body = wire.UpdateJobRequest()
+    if priority is not None:
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise InvalidInputError("priority", "must be an integer")
+        body.priority = priority
+    if availability_model is not None:
+        body.availability_model = _non_empty("availability_model", availability_model)
+    return body
 
 
 def _non_empty(field: str, value: str) -> str:
