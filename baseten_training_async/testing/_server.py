@@ -67,6 +67,9 @@ _JSON = "application/json"
 _DEFAULT_TEAMS = (("team0dflt", "Default Team", True), ("team1rsch", "Research", False))
 _LAST_EPOCH_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
 _MAX_STEP_SECONDS = 10 * 365 * 24 * 3600
+_DEFAULT_GPU_BASELINE = 8
+_DEFAULT_GPU_LIMIT = 64
+_MAX_TEAM_GPUS = 1_000_000
 _MIB = 1024 * 1024
 _MAX_BODY = 16 * _MIB  # larger bodies get 413
 _MAX_DEPTH = 64  # JSON nesting; the deepest request schema needs 6
@@ -159,7 +162,7 @@ def _coerce_line(line: LogLineLike | Mapping[str, Any]) -> LogLine:
 class FakeTrainingAPI:
     """An in-memory Baseten Training API served by aiohttp.web on localhost.
 
-    Implements all 28 operations of the bundled OpenAPI spec with the real API's
+    Implements all 29 operations of the bundled OpenAPI spec with the real API's
     behaviour where the spec is silent (see the package docs): upsert by name,
     non-idempotent job creation, job status progressing on a `FakeClock`, log windows
     in epoch milliseconds over nanosecond timestamps, offset-paged checkpoint files.
@@ -1060,6 +1063,7 @@ class FakeTrainingAPI:
             Route.SSH_SIGN: self._ssh_sign,
             Route.SEARCH_JOBS: self._search_jobs,
             Route.CAPACITY: self._gpu_capacity,
+            Route.SET_CAPACITY: self._set_gpu_capacity,
             Route.QUEUE_CONTEXT: self._queue_context,
             Route.BLOB_CREDENTIALS: self._blob_credentials,
         }
@@ -1168,7 +1172,12 @@ class FakeTrainingAPI:
 
     def _update_job(self, call: _Call) -> dict[str, Any]:
         job = self._job_of(call)
-        self._store.set_priority(job, call.body["priority"], call.now)
+        self._store.update_job(
+            job,
+            call.now,
+            priority=call.body.get("priority"),
+            availability_model=call.body.get("availability_model"),
+        )
         return {"training_job": self._store.render_job(job, call.now)}
 
     def _download_job(self, call: _Call) -> dict[str, Any]:
@@ -1412,34 +1421,75 @@ class FakeTrainingAPI:
         selected.sort(key=lambda job: (job.created_at, job.seq), reverse=descending)
         return {"training_jobs": [self._store.render_job(job, call.now) for job in selected]}
 
-    def _gpu_capacity(self, call: _Call) -> dict[str, Any]:
-        usage: dict[str, int] = {"H100": 0}
+    def _gpu_usage(self, now: float) -> dict[str, tuple[int, int]]:
+        """GPUs in use by released active jobs, by GPU type: (dedicated, spot)."""
+        usage: dict[str, tuple[int, int]] = {"H100": (0, 0)}
         for job in self._store.jobs.values():
             if job.gpu_type is not None:
-                usage.setdefault(job.gpu_type, 0)
+                usage.setdefault(job.gpu_type, (0, 0))
         for job in self._store.active_jobs():
-            if job.gpu_type is not None and job.status_at(call.now) != PENDING:
-                usage[job.gpu_type] += job.total_gpus
-        team = next(iter(self._store.teams.values()), None)
+            if job.gpu_type is not None and job.status_at(now) != PENDING:
+                dedicated, spot = usage[job.gpu_type]
+                if job.availability_model == "spot":
+                    spot += job.total_gpus
+                else:
+                    dedicated += job.total_gpus
+                usage[job.gpu_type] = (dedicated, spot)
+        return usage
+
+    def _team_capacity(
+        self, team: Team, gpu: str, usage: Mapping[str, tuple[int, int]]
+    ) -> dict[str, Any]:
+        dedicated, spot = usage.get(gpu, (0, 0))
+        limit = self._store.team_gpu_limits.get((team.id, gpu), _DEFAULT_GPU_LIMIT)
+        return {
+            "team_id": team.id,
+            "team_name": team.name,
+            "gpu_type": gpu,
+            "baseline": min(_DEFAULT_GPU_BASELINE, limit),
+            "limit": limit,
+            "usage_count": dedicated + spot,
+            "dedicated_usage_count": dedicated,
+            "spot_usage_count": spot,
+        }
+
+    def _gpu_capacity(self, call: _Call) -> dict[str, Any]:
+        usage = self._gpu_usage(call.now)
+        default_team = next(iter(self._store.teams.values()), None)
+        team_rows = []
+        for team in self._store.teams.values():
+            gpus = {gpu for team_id, gpu in self._store.team_gpu_limits if team_id == team.id}
+            if team is default_team:
+                gpus |= set(usage)
+            team_rows += [self._team_capacity(team, gpu, usage) for gpu in sorted(gpus)]
         return {
             "gpu_capacities": [
-                {"gpu_type": gpu, "baseline": 8, "limit": 64, "usage_count": used}
-                for gpu, used in sorted(usage.items())
-            ],
-            "team_gpu_capacities": [
                 {
-                    "team_id": team.id,
-                    "team_name": team.name,
                     "gpu_type": gpu,
-                    "baseline": 8,
-                    "limit": 64,
-                    "usage_count": used,
+                    "baseline": _DEFAULT_GPU_BASELINE,
+                    "limit": _DEFAULT_GPU_LIMIT,
+                    "usage_count": dedicated + spot,
+                    "dedicated_usage_count": dedicated,
+                    "spot_usage_count": spot,
                 }
-                for gpu, used in sorted(usage.items())
-            ]
-            if team is not None
-            else [],
+                for gpu, (dedicated, spot) in sorted(usage.items())
+            ],
+            "team_gpu_capacities": team_rows,
         }
+
+    def _set_gpu_capacity(self, call: _Call) -> dict[str, Any]:
+        body = call.body
+        team = self._store.teams.get(body["team_id"])
+        if team is None:
+            raise ApiError(404, f"Team {body['team_id']!r} not found")
+        gpu = body["gpu_type"]
+        if not gpu.strip():
+            raise ApiError(400, "gpu_type: must not be empty")
+        max_gpus = body["max_gpus"]
+        if not 0 <= max_gpus <= _MAX_TEAM_GPUS:
+            raise ApiError(400, f"max_gpus: must be between 0 and {_MAX_TEAM_GPUS}, got {max_gpus}")
+        self._store.team_gpu_limits[(team.id, gpu)] = max_gpus
+        return {"team_gpu_capacity": self._team_capacity(team, gpu, self._gpu_usage(call.now))}
 
     def _queue_context(self, call: _Call) -> dict[str, Any]:
         job = self._store.any_job(call.path["training_job_id"])

@@ -271,6 +271,8 @@ class Store:
         self.log_every = log_every
         self._capacity = capacity
         self.teams: dict[str, Team] = {}
+        self.team_gpu_limits: dict[tuple[str, str], int] = {}
+        """Per-team GPU limits set through ``PATCH /v1/training/capacity``."""
         self.projects: dict[str, StoredProject] = {}
         self.jobs: dict[str, StoredJob] = {}
         self._project_by_name: dict[str, str] = {}
@@ -532,6 +534,11 @@ class Store:
             timings=self.timings,
             outcome=outcome,
             priority=priority if isinstance(priority, int) else 0,
+            availability_model=str(
+                (compute if isinstance(compute, Mapping) else {}).get(
+                    "availability_model", "dedicated"
+                )
+            ),
             recreated_from=recreated_from,
             instance_type=instance_type_for(compute if isinstance(compute, Mapping) else {}),
             log_every=self.log_every,
@@ -625,23 +632,38 @@ class Store:
         if status not in ACTIVE_STATUSES:
             self._deactivate(job, now)
 
-    def set_priority(self, job: StoredJob, priority: int, now: float) -> None:
-        """Change the priority of a PENDING job.
+    def update_job(
+        self,
+        job: StoredJob,
+        now: float,
+        *,
+        priority: int | None = None,
+        availability_model: str | None = None,
+    ) -> None:
+        """Change the priority and/or availability model of a PENDING job.
 
         Args:
             job: The job.
-            priority: New priority.
             now: Current fake time.
+            priority: New priority (None: unchanged).
+            availability_model: New availability model (None: unchanged).
 
         Raises:
-            ApiError: 400 when the job is not PENDING.
+            ApiError: 400 when nothing is asked, or a change is asked of a job that is
+                not PENDING.
         """
+        if priority is None and availability_model is None:
+            raise ApiError(400, "Send at least one of priority, availability_model")
         status = job.status_at(now)
         if status != PENDING:
+            what = "priority" if availability_model is None else "availability model"
             raise ApiError(
-                400, f"Only PENDING jobs can have their priority changed (job is {status})"
+                400, f"Only PENDING jobs can have their {what} changed (job is {status})"
             )
-        job.priority = priority
+        if priority is not None:
+            job.priority = priority
+        if availability_model is not None:
+            job.availability_model = availability_model
 
     def latest_job(self, project: StoredProject) -> StoredJob | None:
         """Return the project's most recently created job.
@@ -834,9 +856,8 @@ class Store:
             if job.checkpoints
             else None,
             "priority": job.priority,
-            "availability_model": job.spec.get("compute", {}).get(
-                "availability_model", "dedicated"
-            ),
+            "availability_model": job.availability_model,
+            "node_count": job.node_count,
             "user": {"email": "fake-user@example.com"},
         }
 
