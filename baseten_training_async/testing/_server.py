@@ -1072,9 +1072,11 @@ class FakeTrainingAPI:
         return self._store.job(call.path["training_project_id"], call.path["training_job_id"])
 
     def _list_teams(self, call: _Call) -> dict[str, Any]:
+        name = call.query.get("name")
         teams = [
             {"id": t.id, "name": t.name, "default": t.default, "created_at": iso(t.created_at)}
             for t in self._store.teams.values()
+            if name is None or t.name == name
         ]
         return {"teams": teams}
 

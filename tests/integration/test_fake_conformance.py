@@ -350,7 +350,8 @@ def unsourced_changes(published: Any, bundled: Any, where: str = "") -> list[str
             if key == "x-sources" and where == "/info":
                 continue
             if key not in published:
-                if not (isinstance(value, dict) and "x-source" in value):
+                items = value if isinstance(value, list) else [value]
+                if not all(isinstance(item, dict) and "x-source" in item for item in items):
                     changes.append(f"{where}/{key} added")
             else:
                 changes += unsourced_changes(published[key], value, f"{where}/{key}")

@@ -350,3 +350,13 @@ async def test_update_changes_availability_model_of_a_pending_job_only(
     status, body = await send(http, "PATCH", jobs_path(project_id, pending.id), json={})
     assert status == 400
     assert "at least one" in body["message"]
+
+
+async def test_teams_filter_by_exact_name(api: FakeTrainingAPI, http: aiohttp.ClientSession) -> None:
+    status, body = await send(http, "GET", "/v1/teams", params={"name": "Research"})
+    assert status == 200
+    assert [team["name"] for team in body["teams"]] == ["Research"]
+    status, body = await send(http, "GET", "/v1/teams", params={"name": "research"})
+    assert body["teams"] == []
+    status, body = await send(http, "GET", "/v1/teams")
+    assert len(body["teams"]) == len(api.teams)
