@@ -352,7 +352,9 @@ async def test_update_changes_availability_model_of_a_pending_job_only(
     assert "at least one" in body["message"]
 
 
-async def test_teams_filter_by_exact_name(api: FakeTrainingAPI, http: aiohttp.ClientSession) -> None:
+async def test_teams_filter_by_exact_name(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession
+) -> None:
     status, body = await send(http, "GET", "/v1/teams", params={"name": "Research"})
     assert status == 200
     assert [team["name"] for team in body["teams"]] == ["Research"]
