@@ -257,7 +257,16 @@ async def test_newer_request_fields_are_served(
     api: FakeTrainingAPI, http: aiohttp.ClientSession
 ) -> None:
     project_id = api.add_project("newer").id
-    job = {
+    weight = {
+        "source": "cw://bucket/models/llama",
+        "mount_location": "/models",
+        "auth": {
+            "auth_method": "AWS_ASSUME_ROLE",
+            "aws_assume_role_arn": "arn:aws:iam::123:role/weights",
+            "aws_assume_role_region": "us-east-1",
+        },
+    }
+    job: dict[str, Any] = {
         "image": {
             "base_image": "123.dkr.ecr.us-east-1.amazonaws.com/train:1",
             "docker_auth": {
@@ -274,23 +283,13 @@ async def test_newer_request_fields_are_served(
             "accelerator": {"accelerator": "H100", "count": 4},
             "availability_model": "spot",
         },
-        "weights": [
-            {
-                "source": "cw://bucket/models/llama",
-                "mount_location": "/models",
-                "auth": {
-                    "auth_method": "AWS_ASSUME_ROLE",
-                    "aws_assume_role_arn": "arn:aws:iam::123:role/weights",
-                    "aws_assume_role_region": "us-east-1",
-                },
-            }
-        ],
+        "weights": [weight],
     }
     status, body = await send(http, "POST", jobs_path(project_id), json={"training_job": job})
     assert status == 200, body
     assert body["training_job"]["node_count"] == 2
     assert body["training_job"]["availability_model"] == "spot"
-    bad = {**job, "weights": [{**job["weights"][0], "auth": {"auth_method": "MAGIC"}}]}
+    bad = {**job, "weights": [{**weight, "auth": {"auth_method": "MAGIC"}}]}
     status, body = await send(http, "POST", jobs_path(project_id), json={"training_job": bad})
     assert status == 400
     assert "weights[0].auth.auth_method" in body["message"]
