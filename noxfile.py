@@ -1,10 +1,10 @@
-"""Tasks: ``nox -s lint typecheck tests`` is what CI runs."""
+"""Tasks: ``nox -s lint typecheck tests conformance`` is what CI runs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -35,6 +35,16 @@ def tests(session: nox.Session) -> None:
         "--cov-fail-under=90",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """The official clients (baseten, truss) drive the bundled fake; prints a table."""
+    session.install("-e", ".[test]")
+    # The peers live only in this session's virtualenv, never in the SDK's deps. A
+    # peer that cannot install fails the session: these tests never skip.
+    session.install("baseten==0.13.1", "truss==0.18.35")
+    session.run("pytest", "--conformance", "tests/conformance", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -106,3 +106,19 @@ def sent_create_body(spec: SpecInput) -> bytes:
         return request.body
 
     return asyncio.run(create())
+
+
+# The official-client conformance tests need peers that live only in the
+# `nox -s conformance` virtualenv; they run only when asked for.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--conformance",
+        action="store_true",
+        help="collect tests/conformance (official clients against the fake; needs the peers)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
+    if collection_path.name == "conformance" and not config.getoption("--conformance"):
+        return True
+    return None

@@ -157,6 +157,7 @@ class StoredJob:
         timings: Phase durations.
         outcome: Terminal status the job reaches when it finishes.
         priority: Queue priority.
+        availability_model: ``dedicated`` or ``spot`` (or any string a client sent).
         released_at: When it left PENDING (None while pending).
         stopped_at: When it was stopped, if it was.
         forced_status: Status forced by `FakeTrainingAPI.force_status`, if any.
@@ -180,6 +181,7 @@ class StoredJob:
     timings: JobTimings
     outcome: str
     priority: int = 0
+    availability_model: str = "dedicated"
     released_at: float | None = None
     stopped_at: float | None = None
     forced_status: str | None = None

@@ -44,6 +44,7 @@ class Route:
     SSH_SIGN: Final = "POST " + _J + "/ssh/sign"
     SEARCH_JOBS: Final = "POST /v1/training_jobs/search"
     CAPACITY: Final = "GET /v1/training/capacity"
+    SET_CAPACITY: Final = "PATCH /v1/training/capacity"
     QUEUE_CONTEXT: Final = "GET /v1/training/jobs/{training_job_id}/queue_context"
     BLOB_CREDENTIALS: Final = "GET /v1/blobs/credentials/train"
 
@@ -74,6 +75,7 @@ class Route:
         SSH_SIGN,
         SEARCH_JOBS,
         CAPACITY,
+        SET_CAPACITY,
         QUEUE_CONTEXT,
         BLOB_CREDENTIALS,
     )

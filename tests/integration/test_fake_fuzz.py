@@ -67,6 +67,11 @@ VALID_BODIES: dict[str, Any] = {
     "StopTrainingJobRequestV1": {},
     "PatchInteractiveSessionRequestV1": {"timeout_minutes": 5, "trigger": "on_demand"},
     "SignSSHCertificateRequestV1": {"public_key": "ssh-ed25519 AAAA fuzz"},
+    "PatchTeamTrainingGpuCapacityRequestV1": {
+        "team_id": "<team_id>",
+        "gpu_type": "H100",
+        "max_gpus": 16,
+    },
     "SearchTrainingJobsRequestV1": {
         "statuses": ["TRAINING_JOB_RUNNING"],
         "order_by": [{"field": "created_at", "order": "asc"}],
@@ -256,12 +261,14 @@ class ServerThread:
 
     async def send(self, case: dict[str, Any]) -> tuple[int, str, bytes]:
         self.reseed()  # a case may have deleted the project or the job
-        path = case["path"]
+        path, body = case["path"], case["body"]
         for name, value in self.ids.items():
             path = path.replace(f"<{name}>", value)
+            if body is not None:
+                body = body.replace(f"<{name}>".encode(), value.encode())
         headers = {"Content-Type": "application/json"} if case["body"] is not None else {}
         async with self.http.request(
-            case["method"], path, params=case["query"], data=case["body"], headers=headers
+            case["method"], path, params=case["query"], data=body, headers=headers
         ) as response:
             return response.status, response.content_type, await response.read()
 

@@ -248,3 +248,116 @@ async def test_wrong_method_is_405_with_allow(
             assert "not allowed" in (await response.json())["message"]
     status, _ = await send(http, "GET", "/v1/no/such/path")
     assert status == 404
+
+
+# -- what the refreshed spec adds (fields the official client 0.13.1 knows) ---------------
+
+
+async def test_newer_request_fields_are_served(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession
+) -> None:
+    project_id = api.add_project("newer").id
+    weight = {
+        "source": "cw://bucket/models/llama",
+        "mount_location": "/models",
+        "auth": {
+            "auth_method": "AWS_ASSUME_ROLE",
+            "aws_assume_role_arn": "arn:aws:iam::123:role/weights",
+            "aws_assume_role_region": "us-east-1",
+        },
+    }
+    job: dict[str, Any] = {
+        "image": {
+            "base_image": "123.dkr.ecr.us-east-1.amazonaws.com/train:1",
+            "docker_auth": {
+                "registry": "123.dkr.ecr.us-east-1.amazonaws.com",
+                "auth_method": "AWS_ASSUME_ROLE",
+                "aws_assume_role_docker_auth": {
+                    "role_arn": "arn:aws:iam::123:role/pull",
+                    "region": "us-east-1",
+                },
+            },
+        },
+        "compute": {
+            "node_count": 2,
+            "accelerator": {"accelerator": "H100", "count": 4},
+            "availability_model": "spot",
+        },
+        "weights": [weight],
+    }
+    status, body = await send(http, "POST", jobs_path(project_id), json={"training_job": job})
+    assert status == 200, body
+    assert body["training_job"]["node_count"] == 2
+    assert body["training_job"]["availability_model"] == "spot"
+    bad = {**job, "weights": [{**weight, "auth": {"auth_method": "MAGIC"}}]}
+    status, body = await send(http, "POST", jobs_path(project_id), json={"training_job": bad})
+    assert status == 400
+    assert "weights[0].auth.auth_method" in body["message"]
+
+
+async def test_capacity_counts_spot_and_dedicated_and_can_be_set_per_team(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession
+) -> None:
+    project_id = api.add_project("capacity").id
+    for model, count in (("spot", 4), ("dedicated", 2)):
+        compute = {
+            "accelerator": {"accelerator": "H100", "count": count},
+            "availability_model": model,
+        }
+        api.add_job(project_id, {"image": {"base_image": "x"}, "compute": compute})
+    status, body = await send(http, "GET", "/v1/training/capacity")
+    assert status == 200
+    (h100,) = [row for row in body["gpu_capacities"] if row["gpu_type"] == "H100"]
+    assert (h100["usage_count"], h100["spot_usage_count"], h100["dedicated_usage_count"]) == (
+        6,
+        4,
+        2,
+    )
+    team_id = list(api.teams)[1]
+    status, body = await send(
+        http,
+        "PATCH",
+        "/v1/training/capacity",
+        json={"team_id": team_id, "gpu_type": "A100", "max_gpus": 24},
+    )
+    assert status == 200, body
+    assert body["team_gpu_capacity"]["limit"] == 24
+    assert body["team_gpu_capacity"]["team_id"] == team_id
+    status, body = await send(http, "GET", "/v1/training/capacity")
+    rows = [r for r in body["team_gpu_capacities"] if r["team_id"] == team_id]
+    assert [(r["gpu_type"], r["limit"]) for r in rows] == [("A100", 24)]
+
+
+async def test_update_changes_availability_model_of_a_pending_job_only(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession
+) -> None:
+    project_id = api.add_project("update").id
+    running = api.add_job(project_id)
+    api.capacity = 1
+    pending = api.add_job(project_id)
+    status, body = await send(
+        http, "PATCH", jobs_path(project_id, pending.id), json={"availability_model": "spot"}
+    )
+    assert status == 200, body
+    assert body["training_job"]["availability_model"] == "spot"
+    assert body["training_job"]["priority"] == 0  # priority is optional now
+    status, body = await send(
+        http, "PATCH", jobs_path(project_id, running.id), json={"availability_model": "spot"}
+    )
+    assert status == 400
+    assert "PENDING" in body["message"]
+    status, body = await send(http, "PATCH", jobs_path(project_id, pending.id), json={})
+    assert status == 400
+    assert "at least one" in body["message"]
+
+
+async def test_teams_filter_by_exact_name(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession
+) -> None:
+    status, body = await send(http, "GET", "/v1/teams", params={"name": "Research"})
+    assert status == 200
+    assert [team["name"] for team in body["teams"]] == ["Research"]
+    status, body = await send(http, "GET", "/v1/teams", params={"name": "research"})
+    assert body["teams"] == []
+    status, body = await send(http, "GET", "/v1/teams")
+    assert len(body["teams"]) == len(api.teams)
