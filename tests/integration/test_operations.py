@@ -199,12 +199,7 @@ async def world(api: FakeTrainingAPI, client: AsyncTrainingClient) -> World:
 def _cases() -> list[Any]:
     cases: list[Any] = []
     for operation in sorted(CALLERS):
-        marks = []
-        if operation in NEWER_OPERATIONS:
-            # The bundled fake serves the published spec's operations; this one is
-            # served once the fake learns it (then the strict xfail fails: drop it).
-            marks.append(pytest.mark.xfail(strict=True, reason="not served by the fake yet"))
-        cases.append(pytest.param(operation, marks=marks, id=operation))
+        cases.append(pytest.param(operation, id=operation))
     return cases
 
 
@@ -222,10 +217,6 @@ async def test_each_caller_reaches_its_operation(
     assert [r.status for r in sent] == [200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fake validates against the published spec, where priority is required",
-)
 async def test_a_capacity_only_update_reaches_the_fake(
     api: FakeTrainingAPI, client: AsyncTrainingClient, world: World
 ) -> None:

@@ -78,6 +78,7 @@ from baseten_training_async import (
     TrussUserEnv,
     User,
     WeightAuth,
+    WeightAuthMethod,
     WeightSource,
 )
 from baseten_training_async import _wire as wire
@@ -187,6 +188,7 @@ NEWER_MODELS: dict[str, tuple[type[msgspec.Struct], str]] = {
 ENUMS: dict[str, type] = {
     "V1AvailabilityModel": AvailabilityModel,
     "DockerAuthType": DockerAuthMethod,
+    "TrainingWeightAuthMethod": WeightAuthMethod,
     "V1InteractiveSessionTrigger": SessionTrigger,
     "V1InteractiveSessionProvider": SessionProvider,
     "V1InteractiveSessionAuthProvider": SessionAuthProvider,
