@@ -101,6 +101,8 @@ class AiohttpTransport:
         """
         session = self._session_for_this_loop()
         url = URL(request.url, encoded=True)
+        where = f"{request.method} {url.path}"
+        error: BasetenError
         try:
             async with session.request(
                 request.method,
@@ -114,22 +116,21 @@ class AiohttpTransport:
                 payload = await self._read_capped(response)
                 return HTTPResponse(response.status, response.headers, payload)
         except aiohttp.ConnectionTimeoutError:
-            where = f"{request.method} {url.path}"
-            raise APITimeoutError(f"{where}: timed out connecting") from None
+            error = APITimeoutError(f"{where}: timed out connecting")
         except TimeoutError:
-            raise APITimeoutError(
-                f"{request.method} {url.path}: no response within {request.timeout:g}s",
-                maybe_committed=True,
-            ) from None
+            error = APITimeoutError(
+                f"{where}: no response within {request.timeout:g}s", maybe_committed=True
+            )
         except aiohttp.ClientConnectorError as exc:
-            where = f"{request.method} {url.path}"
-            raise APIConnectionError(f"{where}: could not connect: {exc.os_error}") from None
+            error = APIConnectionError(f"{where}: could not connect: {exc.os_error}")
         except aiohttp.ClientError as exc:
-            lost = type(exc).__name__
-            raise APIConnectionError(
-                f"{request.method} {url.path}: connection lost before a complete response ({lost})",
+            error = APIConnectionError(
+                f"{where}: connection lost before a complete response ({type(exc).__name__})",
                 maybe_committed=True,
-            ) from None
+            )
+        # Raised outside the handlers, so that neither __cause__ nor __context__
+        # keeps aiohttp's exception: some hold the request's headers, and the key.
+        raise error
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         if response.status >= 300:

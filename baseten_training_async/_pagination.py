@@ -201,13 +201,16 @@ def log_pages(
                 f"the server returned log lines out of {direction} order; "
                 "stopping rather than lose lines"
             )
-        full = len(page) >= LOG_PAGE_LIMIT
+        # A line past the window's end on an ascending page means the window is
+        # exhausted, even if the server ignored ``end`` and filled the page.
+        past_end = end is not None and direction == "asc" and bool(stamps) and stamps[-1] > end
+        full = len(page) >= LOG_PAGE_LIMIT and not past_end
         inside = [
             line
             for line, ms in zip(page, stamps, strict=True)
             if ms >= start and (end is None or ms <= end)
         ]
-        if full and not inside:
+        if len(page) >= LOG_PAGE_LIMIT and not inside and not past_end:
             raise PaginationError(
                 "the server returned a full page of log lines outside the requested window"
             )

@@ -459,6 +459,47 @@ async def test_broken_framing(
     await ordeal(server, client, caplog, lambda request: reply, expect=expect, within=6)
 
 
+# aiohttp refuses these with ClientResponseError, which holds the request's headers
+# (the key among them): it must not survive as the SDK error's cause or context.
+@pytest.mark.parametrize(
+    ("reply", "expect"),
+    [
+        pytest.param(
+            Reply(body=GOOD, length=12),
+            (APIConnectionError, APIResponseValidationError),  # aiohttp sees the extra bytes
+            id="content-length-too-short",
+        ),
+        pytest.param(
+            Reply(body=GOOD, headers=(("Content-Length", "12"), ("Content-Length", "99"))),
+            APIConnectionError,
+            id="content-length-twice",
+        ),
+        pytest.param(
+            Reply(head=b"HTTP/1.1 200 OK\r\nContent-Length: banana\r\n\r\n" + GOOD),
+            APIConnectionError,
+            id="content-length-not-a-number",
+        ),
+        pytest.param(
+            Reply(head=b"HTTP/1.1 2OO NOPE\r\n\r\n"), APIConnectionError, id="garbage-status-line"
+        ),
+        pytest.param(Reply(head=b"SSH-2.0-OpenSSH_9.6\r\n\r\n"), APIConnectionError, id="not-http"),
+        pytest.param(
+            Reply(headers=(("X-Huge", "a" * 200_000),), body=GOOD),
+            APIConnectionError,
+            id="header-line-too-long",
+        ),
+    ],
+)
+async def test_an_unparseable_response(
+    server: RawServer,
+    client: AsyncTrainingClient,
+    caplog: pytest.LogCaptureFixture,
+    reply: Reply,
+    expect: Expected,
+) -> None:
+    await ordeal(server, client, caplog, lambda request: reply, expect=expect, within=6)
+
+
 def _bomb(size: int) -> bytes:
     return gzip.compress(b'{"training_projects": [' + b" " * size + b"]}", compresslevel=9)
 
@@ -712,6 +753,18 @@ def test_the_leak_detector_finds_every_form() -> None:
         outer = BasetenError("outer")
         outer.__context__ = inner
         assert leaks(outer), form
+
+
+async def test_the_key_echoed_in_a_malformed_response_never_shows(
+    server: RawServer, client: AsyncTrainingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp raises ClientResponseError for an unparseable response; it holds the
+    # request's headers, so it must not survive as a cause or context.
+    def echo(request: Request) -> Reply:
+        auth = request.headers["authorization"].encode()
+        return Reply(head=b"HTTP/1.1 200 OK\r\nX-Echo: " + auth + b"\r\nContent-Length: x\r\n\r\n")
+
+    await ordeal(server, client, caplog, echo, expect=APIConnectionError, within=5)
 
 
 # --------------------------------------------------------------------------- big error bodies
