@@ -180,3 +180,49 @@ class InProcessCoordinator:
 
     def __repr__(self) -> str:
         return "InProcessCoordinator()"
+
+
+class BoundCoordinator:
+    """A client's coordinator, bound to its key fingerprint and clock on first use.
+
+    The client builds one; the request core calls `acquire` and
+    `report_rate_limited`, ``create_many`` takes `lease`.
+    """
+
+    __slots__ = ("_bound", "_clock", "_fingerprint", "_lock", "coordinator")
+
+    def __init__(self, coordinator: Coordinator, *, key_fingerprint: str, clock: Clock) -> None:
+        self.coordinator = coordinator
+        self._fingerprint = key_fingerprint
+        self._clock = clock
+        self._bound = False
+        self._lock = asyncio.Lock()
+
+    async def ready(self) -> Coordinator:
+        """The coordinator, bound (once)."""
+        if not self._bound:
+            async with self._lock:
+                if not self._bound:
+                    await self.coordinator.bind(
+                        key_fingerprint=self._fingerprint, clock=self._clock
+                    )
+                    self._bound = True
+        return self.coordinator
+
+    async def acquire(self, *, deadline: float | None) -> None:
+        """See `Coordinator.acquire`."""
+        await (await self.ready()).acquire(deadline=deadline)
+
+    async def report_rate_limited(self, retry_after: float | None) -> None:
+        """See `Coordinator.report_rate_limited`."""
+        await (await self.ready()).report_rate_limited(retry_after)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, project_id: str, name: str) -> AsyncIterator[LeaseInfo]:
+        """See `Coordinator.lease`."""
+        async with (await self.ready()).lease(project_id, name) as info:
+            yield info
+
+    async def aclose(self) -> None:
+        """Close the coordinator."""
+        await self.coordinator.aclose()
