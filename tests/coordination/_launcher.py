@@ -23,6 +23,7 @@ async def main(args: dict[str, Any]) -> None:
         coordinator = RedisCoordinator(
             args["redis"],
             namespace=args["namespace"],
+            rate=args.get("rate", 100.0),
             lease_ttl=args.get("ttl", 30.0),
             on_redis_failure=args.get("on_redis_failure", "fail"),
             socket_timeout=2.0,

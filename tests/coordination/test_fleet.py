@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import signal
 import sys
 import time
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 
 from baseten_training_async import AsyncTrainingClient, RetryPolicy
-from baseten_training_async.testing import FakeTrainingAPI, Route
 
 from .conftest import RedisServer
 
@@ -158,35 +156,34 @@ async def test_four_processes_share_the_rate_limit(
     assert share["RedisCoordinator"] < 0.01
 
 
+@pytest.mark.parametrize("standalone_fake", [["--rate-limit", "20"]], indirect=True)
 async def test_a_killed_workers_names_are_finished_by_the_others_once_each(
-    redis_server: RedisServer,
+    standalone_fake: str, redis_server: RedisServer
 ) -> None:
     names = [f"train-{i:03d}" for i in range(60)]
-    async with FakeTrainingAPI(api_key=KEY, seed=5) as api:
-        # Creates take a second, so the victim dies holding leases with creates in
-        # flight; the server still commits them after it died.
-        api.inject("latency", route=Route.CREATE_JOB, delay=1.0, commit=False)
-        project = await new_project(api.url)
-        common = {
-            "url": api.url,
-            "project": project,
-            "names": names,
-            "adopt": True,
-            "redis": redis_server.url,
-            "namespace": uuid.uuid4().hex,
-            "ttl": 1.5,
-            "commit_window": 3.0,
-            "concurrency": 16,
-        }
-        start_at = time.time() + 1.5
-        victim = await launch(start_at=start_at, **{**common, "concurrency": 32})
-        others = [await launch(start_at=start_at + 0.8, **common) for _ in range(2)]
-        await asyncio.sleep(start_at + 0.6 - time.time())
-        victim.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(victim.communicate(), PROCESS_TIMEOUT)
-        killed = time.time()
-        results = [await result(p) for p in others]
-        counts = collections.Counter(job.name for job in api.jobs.values())
+    project = await new_project(standalone_fake)
+    # At 20 creates/s shared, the victim holds leases on names waiting for their turn.
+    common = {
+        "url": standalone_fake,
+        "project": project,
+        "names": names,
+        "adopt": True,
+        "redis": redis_server.url,
+        "namespace": uuid.uuid4().hex,
+        "rate": 20.0,
+        "ttl": 1.5,
+        "commit_window": 2.0,
+        "concurrency": 16,
+    }
+    start_at = time.time() + 1.5
+    victim = await launch(start_at=start_at, **{**common, "concurrency": 32})
+    others = [await launch(start_at=start_at + 0.8, **common) for _ in range(2)]
+    await asyncio.sleep(start_at + 0.6 - time.time())
+    victim.send_signal(signal.SIGKILL)
+    await asyncio.wait_for(victim.communicate(), PROCESS_TIMEOUT)
+    killed = time.time()
+    results = [await result(p) for p in others]
+    counts = await jobs_per_name(standalone_fake, project)
     print(
         f"\nworker SIGKILLed holding leases (ttl 1.5 s): the 2 others finished "
         f"{time.time() - killed:.1f} s later; {len(counts)} names, "
@@ -194,38 +191,36 @@ async def test_a_killed_workers_names_are_finished_by_the_others_once_each(
     )
     assert victim.returncode == -signal.SIGKILL
     assert [r["jobs"] for r in results] == [60, 60]
+    assert [r["errors"] for r in results] == [{}, {}]
     assert set(counts) == set(names)
     assert set(counts.values()) == {1}
 
 
+async def stop_mid_batch(url: str, redis: RedisServer, **args: Any) -> dict[str, Any]:
+    """One launcher of 120 names at 40 creates/s; Redis stopped 1.5 s into the batch."""
+    start_at = time.time() + 1.5
+    batch = await launch(start_at=start_at, url=url, redis=redis.url, rate=40.0, **args)
+    await asyncio.sleep(start_at + 1.5 - time.time())
+    redis.stop()
+    return await result(batch)
+
+
+@pytest.mark.parametrize("standalone_fake", [["--rate-limit", "40"]], indirect=True)
 async def test_redis_stopped_mid_batch_fails_the_affected_creates_with_a_typed_error(
-    own_redis: RedisServer,
+    standalone_fake: str, own_redis: RedisServer
 ) -> None:
     names = [f"sweep-{i:03d}" for i in range(120)]
-    async with FakeTrainingAPI(api_key=KEY, seed=6) as api:
-        api.inject("latency", route=Route.CREATE_JOB, delay=0.1)
-        project = await new_project(api.url)
-        args = {
-            "url": api.url,
-            "project": project,
-            "names": names,
-            "adopt": True,
-            "redis": own_redis.url,
-            "namespace": "sweep",
-            "concurrency": 8,
-        }
-        batch = await launch(**args)
-        await asyncio.sleep(2.5)  # interpreter start, then about half the batch
-        own_redis.stop()
-        first = await result(batch)
-        on_fake = collections.Counter(job.name for job in api.jobs.values())
-        own_redis.start()
-        rerun = await result(await launch(**args))
-        after = collections.Counter(job.name for job in api.jobs.values())
+    project = await new_project(standalone_fake)
+    args = {"project": project, "names": names, "adopt": True, "namespace": "sweep"}
+    first = await stop_mid_batch(standalone_fake, own_redis, **args)
+    on_fake = await jobs_per_name(standalone_fake, project)
+    own_redis.start()
+    rerun = await result(await launch(url=standalone_fake, redis=own_redis.url, rate=40.0, **args))
+    after = await jobs_per_name(standalone_fake, project)
     print(
         f"\nRedis stopped mid-batch (on_redis_failure='fail'): {first['jobs']} created, "
         f"errors {first['errors']}, maybe_committed {first['maybe_committed']}; "
-        f"re-run after Redis came back: {rerun['jobs']} jobs, {len(after)} names, "
+        f"re-run after Redis came back: {rerun['jobs']} jobs; {len(after)} names, "
         f"{sum(after.values())} jobs on the fake"
     )
     assert 0 < first["jobs"] < len(names)
@@ -234,37 +229,37 @@ async def test_redis_stopped_mid_batch_fails_the_affected_creates_with_a_typed_e
     assert first["maybe_committed"] == 0
     assert sum(on_fake.values()) == first["jobs"]  # nothing made that was reported failed
     assert set(on_fake.values()) == {1}
-    assert rerun["jobs"] == len(names) and rerun["errors"] == {}
-    assert set(after) == set(names) and set(after.values()) == {1}
+    assert rerun["jobs"] == len(names)
+    assert rerun["errors"] == {}
+    assert set(after) == set(names)
+    assert set(after.values()) == {1}
 
 
+@pytest.mark.parametrize("standalone_fake", [["--rate-limit", "40"]], indirect=True)
 async def test_redis_stopped_mid_batch_with_fallback_warns_and_finishes(
-    own_redis: RedisServer,
+    standalone_fake: str, own_redis: RedisServer
 ) -> None:
     names = [f"sweep-{i:03d}" for i in range(120)]
-    async with FakeTrainingAPI(api_key=KEY, seed=6) as api:
-        api.inject("latency", route=Route.CREATE_JOB, delay=0.1)
-        project = await new_project(api.url)
-        batch = await launch(
-            url=api.url,
-            project=project,
-            names=names,
-            adopt=True,
-            redis=own_redis.url,
-            namespace="sweep",
-            concurrency=8,
-            on_redis_failure="fallback",
-        )
-        await asyncio.sleep(2.5)
-        own_redis.stop()
-        outcome = await result(batch)
-        on_fake = collections.Counter(job.name for job in api.jobs.values())
-    print(
-        f"\nRedis stopped mid-batch (on_redis_failure='fallback'): {outcome['jobs']} created, "
-        f"errors {outcome['errors']}, warnings {outcome['warnings']}"
+    project = await new_project(standalone_fake)
+    outcome = await stop_mid_batch(
+        standalone_fake,
+        own_redis,
+        project=project,
+        names=names,
+        adopt=True,
+        namespace="sweep",
+        on_redis_failure="fallback",
     )
-    assert outcome["jobs"] == len(names) and outcome["errors"] == {}
+    counts = await jobs_per_name(standalone_fake, project)
+    print(
+        f"\nRedis stopped mid-batch (on_redis_failure='fallback'): {outcome['jobs']} "
+        f"created, errors {outcome['errors']}, 429s {outcome['rate_limited']}, "
+        f"warnings {outcome['warnings']}"
+    )
+    assert outcome["jobs"] == len(names)
+    assert outcome["errors"] == {}
     coordination_warnings = [w for w in outcome["warnings"] if "CoordinationWarning" in w]
     assert len(coordination_warnings) == 1
     assert own_redis.password not in coordination_warnings[0]  # type: ignore[operator]
-    assert set(on_fake) == set(names) and set(on_fake.values()) == {1}
+    assert set(counts) == set(names)
+    assert set(counts.values()) == {1}
