@@ -51,7 +51,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[redis]")
     # The peers live only in this session's virtualenv, never in the SDK's deps.
     # truss: the newest release whose dependencies install here (see docs/performance.md).
     # A peer that cannot install is reported as "not measured" by run.py, not faked.
