@@ -1,10 +1,10 @@
-"""Tasks: ``nox -s lint typecheck tests conformance`` is what CI runs."""
+"""Tasks: ``nox -s lint typecheck tests conformance coordination`` is what CI runs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "conformance"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "coordination"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -21,7 +21,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,cli]", "mypy>=1.11", "types-jsonschema")
+    session.install("-e", ".[test,cli,redis]", "mypy>=1.11", "types-jsonschema")
     session.run("mypy", "--strict", "baseten_training_async", "tests")
 
 
@@ -33,6 +33,7 @@ def tests(session: nox.Session) -> None:
         "--cov=baseten_training_async",
         "--cov-report=term",
         "--cov-fail-under=90",
+        "--ignore=tests/coordination",
         *session.posargs,
     )
 
@@ -48,6 +49,13 @@ def conformance(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def coordination(session: nox.Session) -> None:
+    # A real redis-server on PATH (.ci/run installs it); the tests fail, never skip, without it.
+    session.install("-e", ".[test,redis]")
+    session.run("pytest", "tests/coordination", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]", "ruff>=0.6")  # ruff formats rendered signatures
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
@@ -55,7 +63,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[redis]")
     # The peers live only in this session's virtualenv, never in the SDK's deps.
     # truss: the newest release whose dependencies install here (see docs/performance.md).
     # A peer that cannot install is reported as "not measured" by run.py, not faked.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import math
 import os
@@ -21,6 +22,8 @@ from ._reconcile import Reconciler
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._version import __version__
+from .coordination import Coordinator, InProcessCoordinator
+from .coordination._base import BoundCoordinator
 from .resources.artifacts import ArtifactsResource
 from .resources.capacity import CapacityResource
 from .resources.jobs import JobsResource
@@ -185,6 +188,7 @@ class AsyncTrainingClient:
         commit_window: float = DEFAULT_COMMIT_WINDOW,
         on_unknown_outcome: Literal["reconcile", "raise"] = "reconcile",
         stop_duplicates: bool = False,
+        coordinator: Coordinator | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BASETEN_API_KEY")
         if not key:
@@ -202,7 +206,16 @@ class AsyncTrainingClient:
             raise InvalidInputError("on_unknown_outcome", "must be 'reconcile' or 'raise'")
         if transport is not None and not isinstance(transport, Transport):
             raise InvalidInputError("transport", "must have async send(request) and aclose()")
+        if coordinator is not None and not isinstance(coordinator, Coordinator):
+            raise InvalidInputError(
+                "coordinator", "must have bind, acquire, report_rate_limited, lease and aclose"
+            )
         clock = clock or DEFAULT_CLOCK
+        shared = BoundCoordinator(
+            coordinator or InProcessCoordinator(),
+            key_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+            clock=clock,
+        )
         core = Core(
             transport=transport
             or AiohttpTransport(
@@ -217,11 +230,13 @@ class AsyncTrainingClient:
             base_url=base,
             headers={"Authorization": f"Api-Key {key}", "User-Agent": _user_agent()},
             redactor=Redactor(key),
+            shared=shared if coordinator is not None else None,
         )
         reconciler = Reconciler(
             commit_window=commit_window,
             raise_on_unknown=on_unknown_outcome == "raise",
             stop_duplicates=stop_duplicates,
+            leases=shared,
         )
         self._owns_transport = transport is None
         self._attach(core, reconciler)
@@ -307,8 +322,12 @@ class AsyncTrainingClient:
         return view
 
     async def aclose(self) -> None:
-        """Close the connection pool. Safe to call more than once."""
-        await self._core.transport.aclose()
+        """Close the connection pool and the coordinator. Safe to call more than once."""
+        try:
+            await self._core.transport.aclose()
+        finally:
+            if self._reconciler.leases is not None:
+                await self._reconciler.leases.aclose()
 
     async def __aenter__(self) -> AsyncTrainingClient:
         return self

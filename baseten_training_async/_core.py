@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -26,7 +26,7 @@ from ._retry import RetryPolicy, call_with_retries
 from ._transport import HTTPRequest, QueryParams, Transport
 from ._wire import Route
 
-__all__ = ["Core", "Redactor", "Response"]
+__all__ = ["Core", "Redactor", "Response", "SharedLimits"]
 
 T = TypeVar("T")
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -106,6 +106,18 @@ def _escaped_pattern(secret: str) -> re.Pattern[bytes]:
     return re.compile(b"".join(parts))
 
 
+class SharedLimits(Protocol):
+    """What the core asks of a coordinator (``coordination.Coordinator`` has it)."""
+
+    async def acquire(self, *, deadline: float | None) -> None:
+        """Wait for a shared rate-limit token and any shared 429 cool-down."""
+        ...
+
+    async def report_rate_limited(self, retry_after: float | None) -> None:
+        """Share a 429's cool-down."""
+        ...
+
+
 @dataclass(slots=True)
 class Core:
     """The request pipeline of one client, shared by its views.
@@ -119,6 +131,8 @@ class Core:
         base_url: The API's base URL, without a trailing slash.
         headers: Headers sent on every request (auth, user agent).
         redactor: Blanks the API key out of what errors quote.
+        shared: Limits shared with other clients (a coordinator), checked
+            before each attempt; None for none.
     """
 
     transport: Transport
@@ -129,6 +143,7 @@ class Core:
     base_url: str
     headers: Mapping[str, str]
     redactor: Redactor
+    shared: SharedLimits | None = None
     _json_headers: Mapping[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +188,8 @@ class Core:
         gate_deadline = self.deadline()
 
         async def attempt() -> Response[T]:
+            if self.shared is not None:
+                await self.shared.acquire(deadline=gate_deadline)
             await self.flow.acquire(gate_deadline)
             try:
                 response = await self.transport.send(http)
@@ -193,6 +210,8 @@ class Core:
                     if wait is not None:
                         wait = min(wait, self.policy.max_retry_after)
                     self.flow.record_rate_limited(wait)
+                    if self.shared is not None:
+                        await self.shared.report_rate_limited(wait)
                 raise error
             self.flow.record_success()
             try:

@@ -89,7 +89,10 @@ async def run_create_many(
 
     With ``adopt_existing``, a spec whose name an existing job already has gets
     that job instead of a new one, so a batch re-run after a crash launches
-    each name once.
+    each name once. Each named create then runs under the coordinator's lease
+    on its name: a name leased before (by another task or process, finished
+    or dead) is looked up again and adopted rather than created, so
+    overlapping batches in several processes launch each name once.
 
     Raises:
         CreateManyError: The batch stopped early; it carries every result.
@@ -139,6 +142,19 @@ async def run_create_many(
             names.add(checked.name)
             if checked.name in existing:
                 return existing[checked.name]
+            if adopt_existing and reconciler.leases is not None:
+                async with reconciler.leases.lease(project_id, checked.name) as lease:
+                    if lease.reconcile:
+                        wait = reconciler.commit_window if lease.taken_over else 0.0
+                        job = await reconciler.find_named(
+                            core, project_id, checked.name, claims, wait=wait
+                        )
+                        if job is not None:
+                            return job
+                    return await create(checked)
+        return await create(checked)
+
+    async def create(checked: TrainingJobSpec) -> TrainingJob:
         return await reconciler.create(
             core, project_id, CREATE_JOB, path, spec=checked, headers=None, claims=claims
         )

@@ -51,6 +51,7 @@ from ._errors import (
     InternalServerError,
 )
 from ._wire import EMPTY, LIST_JOBS, STOP_JOB, CreateJobRequest, JobEnvelope, Route
+from .coordination._base import BoundCoordinator
 from .models import TrainingJob, TrainingJobSpec
 
 __all__ = ["Claims", "DuplicateJobWarning", "Reconciler", "ReconcileStats"]
@@ -132,11 +133,19 @@ class Reconciler:
         raise_on_unknown: A lone create raises at once on an unknown outcome
             instead of looking the job up.
         stop_duplicates: Stop a second job found under a name after a resend.
+        leases: The client's coordinator, whose per-name leases
+            ``create_many(adopt_existing=True)`` holds around each create.
     """
 
     def __init__(
-        self, *, commit_window: float, raise_on_unknown: bool, stop_duplicates: bool
+        self,
+        *,
+        commit_window: float,
+        raise_on_unknown: bool,
+        stop_duplicates: bool,
+        leases: BoundCoordinator | None = None,
     ) -> None:
+        self.leases = leases
         self.commit_window = commit_window
         self.raise_on_unknown = raise_on_unknown
         self.stop_duplicates = stop_duplicates
@@ -337,6 +346,28 @@ class Reconciler:
         )
         if self.stop_duplicates:
             await core.request(STOP_JOB, STOP_JOB.path(project_id, other.id), body=EMPTY)
+
+    async def find_named(
+        self, core: Core, project_id: str, name: str, claims: Claims | None, *, wait: float
+    ) -> TrainingJob | None:
+        """The oldest job named ``name``, looked for until ``wait`` seconds have passed.
+
+        For a lease whose previous holder released it (``wait=0``: its create
+        has settled) or died (``wait`` = the commit window: its create may
+        still be committed by the server).
+        """
+        clock = core.clock
+        give_up_at = clock.monotonic() + wait
+        pause = _FIRST_PAUSE
+        while True:
+            listing = await self._listing_since(core, project_id, clock.monotonic())
+            named = [job for job in listing.jobs if job.name == name]
+            if named:
+                return self._claim(claims, min(named, key=lambda job: job.created_at))
+            if listing.started >= give_up_at:
+                return None
+            await clock.sleep(min(pause, max(0.0, give_up_at - clock.monotonic())))
+            pause = min(pause * 2, _MAX_PAUSE)
 
     @staticmethod
     def _claim(claims: Claims | None, job: TrainingJob) -> TrainingJob:

@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--reps", type=int, default=20, help="decode: repetitions")
     parser.add_argument("--label", default="")
+    parser.add_argument("--coordinator", default="", help="SDK only: a Redis URL to coordinate on")
     return parser.parse_args(argv)
 
 

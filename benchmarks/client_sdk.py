@@ -32,8 +32,15 @@ async def main(args: Any) -> dict[str, Any]:
             name=p.job_name(i),
         )
 
+    coordinator: Any = None
+    if args.coordinator:
+        from baseten_training_async.coordination import RedisCoordinator
+
+        # A rate far above what loopback reaches: this measures the round trip, not throttling.
+        coordinator = RedisCoordinator(args.coordinator, rate=1e7, burst=10**6)
+
     async with AsyncTrainingClient(
-        "bench-key", base_url=args.url, max_concurrency=args.concurrency
+        "bench-key", base_url=args.url, max_concurrency=args.concurrency, coordinator=coordinator
     ) as client:
 
         async def create(i: int) -> Any:

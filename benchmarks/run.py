@@ -17,6 +17,8 @@ import os
 import platform
 import select
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -506,6 +508,97 @@ def scenario_many(clients: list[Client], cfg: Config) -> tuple[str, dict[str, di
     return table(header, rows), results
 
 
+def scenario_coordinator(cfg: Config) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Per-create overhead of RedisCoordinator over loopback, beside the in-process default."""
+    say("\n== (f) coordinator overhead per create (this SDK, loopback Redis)")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "Not measured: `redis-server` is not installed (`apt-get install redis-server`).", {}
+    sdk = BY_KEY["sdk"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    redis = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for _ in range(50):  # bounded readiness probe
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        url = f"redis://127.0.0.1:{port}/0"
+        with Server(0) as server:
+            for key, coordinator in (("in-process", ""), ("redis", url)):
+                for mode, concurrency, calls in (
+                    ("serial", 1, cfg.latency_serial_calls * 5),
+                    ("64", 64, cfg.create_calls),
+                ):
+                    runs = []
+                    for _ in range(cfg.rounds):
+                        opts: dict[str, Any] = {"calls": calls, "concurrency": concurrency}
+                        opts["warmup"] = min(cfg.warmup, calls)
+                        if coordinator:
+                            opts["coordinator"] = coordinator
+                        runs.append(run_client(sdk, "create", server.url, **opts))
+                    results[f"{key}/{mode}"] = best_of(runs)
+                    r = results[f"{key}/{mode}"]
+                    if r.get("unavailable"):
+                        say(f"  {key:10s} {mode:6s} UNAVAILABLE: {r['unavailable']}")
+                    else:
+                        say(
+                            f"  {key:10s} {mode:6s} {r['rps']:8.0f} req/s  "
+                            f"{1000 / r['rps']:.3f} ms/call  CPU {r['cpu_ms']:.3f} ms/call"
+                        )
+    finally:
+        redis.kill()
+        redis.wait(timeout=10)
+    rows = []
+    base_serial, base_64 = results.get("in-process/serial", {}), results.get("in-process/64", {})
+    for key, name in (
+        ("in-process", "InProcessCoordinator (default)"),
+        ("redis", "RedisCoordinator"),
+    ):
+        serial, wide = results.get(f"{key}/serial", {}), results.get(f"{key}/64", {})
+        if serial.get("unavailable") or wide.get("unavailable") or not serial or not wide:
+            why = serial.get("unavailable") or wide.get("unavailable") or "no result"
+            rows.append([name, why, "-", "-", "-", "-"])
+            continue
+        latency = 1000 / serial["rps"]
+        added = latency - 1000 / base_serial["rps"] if key == "redis" else 0.0
+        cpu_added = wide["cpu_ms"] - base_64["cpu_ms"] if key == "redis" else 0.0
+        rows.append(
+            [
+                name,
+                f"{latency:.3f}",
+                f"{added:+.3f}",
+                f"{wide['rps']:.0f}",
+                f"{wide['cpu_ms']:.3f}",
+                f"{cpu_added:+.3f}",
+            ]
+        )
+    header = [
+        "coordinator",
+        "ms per create, 1 in flight",
+        "added ms",
+        "req/s, 64 in flight",
+        "client CPU ms/create",
+        "added CPU ms",
+    ]
+    note = (
+        "\n\nEach attempt takes a token from the shared bucket (one Lua script, one round trip "
+        "to a loopback `redis-server`); the rate is set far above what loopback reaches, so "
+        "this is the cost of coordination, not throttling. Leases (one more script each to "
+        "take and release, plus a renewal task) apply only to "
+        "`create_many(adopt_existing=True)` and are not in this row."
+    )
+    return table(header, rows) + note, results
+
+
 # --------------------------------------------------------------------------- #
 # targets, machine, document                                                   #
 # --------------------------------------------------------------------------- #
@@ -807,6 +900,9 @@ def main() -> int:
     sections.append((f"(d) import time and memory (best of {cfg.import_reps})", text))
     text, _ = scenario_many(clients, cfg)
     sections.append((f"(e) create_many over {cfg.many_specs:,} specs", text))
+
+    text, _ = scenario_coordinator(cfg)
+    sections.append(("(f) coordinator overhead per create", text))
 
     targets = check_targets(a, b, c, d)
     for title, body in sections:

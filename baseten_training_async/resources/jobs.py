@@ -171,7 +171,9 @@ class JobsResource(Resource):
                 ``total`` is None until the input is exhausted.
             adopt_existing: Return the existing job for a spec whose name a job
                 in the project already has, instead of creating another. Makes a
-                re-run of a batch (after a crash, or from another process) safe.
+                re-run of a batch (after a crash) safe; with a shared coordinator
+                (``RedisCoordinator``), so are batches of several processes over
+                the same names at the same time: each name is created under a lease.
 
         Raises:
             CreateManyError: The batch stopped early (a failure with
