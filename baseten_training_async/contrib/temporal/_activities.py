@@ -134,9 +134,7 @@ def _temporal_errors() -> Iterator[None]:
         raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
     except APIStatusError as exc:
         if exc.status_code < 500 and exc.status_code not in _RETRYABLE_STATUSES:
-            raise ApplicationError(
-                str(exc), type=type(exc).__name__, non_retryable=True
-            ) from exc
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         raise
 
 
