@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -138,6 +139,15 @@ class BasetenTrainingJobOperator(BaseOperator):
     def _wait_here(
         self, client: TrainingClient, project_id: str, job_id: str, deadline: float | None
     ) -> dict[str, Any]:
+        if self.forward_logs:
+            # Follows the job to its end; the deadline is checked between lines.
+            with contextlib.closing(
+                client.jobs.logs(project_id, job_id, follow=True, poll_interval=self.poll_interval)
+            ) as lines:
+                for line in lines:
+                    self.log.info("[%s] %s", job_id, line.message)
+                    if deadline is not None and time.time() > deadline:
+                        break
         try:
             job = client.jobs.wait(
                 project_id,
@@ -147,9 +157,6 @@ class BasetenTrainingJobOperator(BaseOperator):
             )
         except WaitTimeoutError as exc:
             self._timed_out(project_id, job_id, str(exc))
-        if self.forward_logs:
-            for line in client.jobs.logs(project_id, job_id):
-                self.log.info("[%s] %s", job_id, line.message)
         return self._finish(job)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
