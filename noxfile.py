@@ -1,10 +1,10 @@
-"""Tasks: ``nox -s lint typecheck tests conformance`` is what CI runs."""
+"""Tasks: ``nox -s lint typecheck tests conformance integrations`` is what CI runs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "conformance"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "integrations"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -21,7 +21,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,cli]", "mypy>=1.11", "types-jsonschema")
+    # The integrations are type-checked against the frameworks they import.
+    session.install("-e", ".[test,cli,airflow,temporal]", "mypy>=1.11", "types-jsonschema")
     session.run("mypy", "--strict", "baseten_training_async", "tests")
 
 
@@ -45,6 +46,22 @@ def conformance(session: nox.Session) -> None:
     # peer that cannot install fails the session: these tests never skip.
     session.install("baseten==0.13.1", "truss==0.18.35")
     session.run("pytest", "--conformance", "tests/conformance", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def integrations(session: nox.Session) -> None:
+    # Airflow and Temporal live only in this session's virtualenv (and typecheck's):
+    # the core tests session stays free of them. Prefect and Dagster run the recipes.
+    session.install("-e", ".[test,airflow,temporal]", "prefect>=3.0", "dagster>=1.8")
+    session.run(
+        "pytest",
+        "tests_integrations",
+        "--cov",
+        "--cov-config=tests_integrations/coverage.toml",
+        "--cov-report=term",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

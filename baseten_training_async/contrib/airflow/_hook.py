@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from airflow.sdk import BaseHook, Connection
@@ -12,8 +14,10 @@ __all__ = ["BasetenTrainingHook"]
 
 
 def _base_url(connection: Connection) -> str | None:
-    extra = connection.extra_dejson
-    if extra.get("base_url"):
+    # The raw extra, not ``extra_dejson``: that one masks secrets through the supervisor,
+    # which an event loop (a trigger's) must not call synchronously.
+    extra = json.loads(connection.extra) if connection.extra else {}
+    if isinstance(extra, dict) and extra.get("base_url"):
         return str(extra["base_url"])
     if not connection.host:
         return None
@@ -69,5 +73,8 @@ class BasetenTrainingHook(BaseHook):
 
     async def aget_client(self) -> AsyncTrainingClient:
         """A new async client, for triggers (close it, or use it with ``async with``)."""
-        connection = await self.aget_connection(self.baseten_conn_id)
+        if hasattr(BaseHook, "aget_connection"):  # Airflow 3.1 and later
+            connection = await self.aget_connection(self.baseten_conn_id)
+        else:
+            connection = await asyncio.to_thread(self.get_connection, self.baseten_conn_id)
         return AsyncTrainingClient(connection.password, **self._options(connection))
