@@ -45,9 +45,7 @@ def test_the_recipes_are_found() -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_integration_examples_run_against_the_fake(page: Path, fake: ThreadedFake) -> None:
-    blocks = [
-        b for b in fenced_blocks(page) if b.language == "python" and b.marker != "no-test"
-    ]
+    blocks = [b for b in fenced_blocks(page) if b.language == "python" and b.marker != "no-test"]
     namespace: dict[str, Any] = {"__name__": "__main__"}
     with warnings.catch_warnings():
         # The frameworks' own deprecation notices are theirs to fix, not failures here.
