@@ -249,7 +249,11 @@ class SyncResource:
         value = getattr(self._resource, name)
         if inspect.ismethod(value) or inspect.isfunction(value):
             value = _sync_method(self._runner, value)
-            self.__dict__[name] = value  # made once per resource and name
+        elif _is_resource(value):  # a nested group, e.g. ``jobs.sessions``
+            value = SyncResource(self._runner, value)
+        else:
+            return value
+        self.__dict__[name] = value  # made once per resource and name
         return value
 
     def __dir__(self) -> list[str]:
@@ -287,8 +291,12 @@ class TrainingClient:
         ...         print(job.id, job.current_status)
     """
 
+    # Made from the async client's resource groups in ``_init``; named here for type checkers.
     projects: SyncResource
     jobs: SyncResource
+    teams: SyncResource
+    capacity: SyncResource
+    artifacts: SyncResource
 
     def __init__(self, api_key: str | None = None, **options: Any) -> None:
         self._init(AsyncTrainingClient(api_key, **options), _LoopThread(), owner=True)

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from baseten_training_async.testing import FakeClock
-from tests.test_docs import DOCS, ROOT, TIME_SCALE, _compress_sdk_time, fenced_blocks
+from tests.test_docs import DOCS, ROOT, TIME_SCALE, fenced_blocks
+from tests.test_docs import scaled_sdk_time as scaled_sdk_time  # the SDK's waits, sped up
 from tests.unit.test_sync import ThreadedFake
 
 PAGES = sorted(
@@ -31,7 +32,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedFake]:
     served = ThreadedFake(seed=2, clock=FakeClock.real(speed=TIME_SCALE))
     monkeypatch.setenv("BASETEN_API_KEY", served.api.api_key)
     monkeypatch.setenv("BASETEN_BASE_URL", served.api.url)
-    _compress_sdk_time(monkeypatch)
     yield served
     served.close()
 
@@ -43,6 +43,7 @@ def test_the_recipes_are_found() -> None:
         assert importlib.util.find_spec(module) is not None, f"{module} is installed here"
 
 
+@pytest.mark.usefixtures("scaled_sdk_time")
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_integration_examples_run_against_the_fake(page: Path, fake: ThreadedFake) -> None:
     blocks = [b for b in fenced_blocks(page) if b.language == "python" and b.marker != "no-test"]

@@ -28,11 +28,11 @@ from baseten_training_async import (
     JobsResource,
     JobStatus,
     NotFoundError,
-    ProjectsResource,
     SyncPager,
     TrainingClient,
     TrainingJob,
     WaitTimeoutError,
+    resources,
 )
 from baseten_training_async.testing import FakeClock, FakeTrainingAPI, JobTimings
 
@@ -147,6 +147,28 @@ def _checks(fake: ThreadedFake) -> dict[tuple[str, str], MethodCall]:
             j.id for j in again
         ] == [j.id for j in made]
 
+    def auth_codes(c: TrainingClient, s: dict[str, Any]) -> object:
+        fake.api.capacity = 0  # a pending job keeps its sessions for the next two checks
+        spec = {**SPEC, "name": "with-sessions", "interactive_session": {"trigger": "on_demand"}}
+        s["waiting"] = c.jobs.create(pid(s), spec).id
+        codes = c.jobs.sessions.auth_codes(pid(s), s["waiting"])
+        s["session_id"] = codes[0].session_id
+        return len(codes) >= 1
+
+    def sign_ssh_key(c: TrainingClient, s: dict[str, Any]) -> object:
+        try:
+            return (
+                c.jobs.sessions.sign_ssh_key(
+                    pid(s), s["waiting"], public_key="ssh-ed25519 AAAAC3Nza test@host"
+                )
+                is not None
+            )
+        finally:
+            fake.api.capacity = None
+
+    def team_id(c: TrainingClient) -> str:
+        return str(next(iter(c.teams.list())).id)
+
     return {
         ("projects", "upsert"): lambda c, s: s.setdefault("project", c.projects.upsert("sync")),
         ("projects", "list"): lambda c, s: [p.name for p in c.projects.list()] == ["sync"],
@@ -178,24 +200,54 @@ def _checks(fake: ThreadedFake) -> dict[tuple[str, str], MethodCall]:
         ("jobs", "update"): update,
         ("jobs", "delete"): delete_job,
         ("jobs", "create_many"): create_many,
+        ("jobs", "queue_context"): lambda c, s: c.jobs.queue_context(jid(s)) is not None,
+        ("jobs.sessions", "auth_codes"): auth_codes,
+        ("jobs.sessions", "update"): lambda c, s: (
+            c.jobs.sessions.update(pid(s), s["waiting"], s["session_id"], timeout_minutes=30)
+            is not None
+        ),
+        ("jobs.sessions", "sign_ssh_key"): sign_ssh_key,
+        ("teams", "list"): lambda c, s: isinstance(team_id(c), str),
+        ("capacity", "retrieve"): lambda c, s: c.capacity.retrieve() is not None,
+        ("capacity", "update"): lambda c, s: (
+            c.capacity.update(team_id=team_id(c), gpu_type="H100", max_gpus=8) is not None
+        ),
+        ("artifacts", "upload_credentials"): lambda c, s: (
+            c.artifacts.upload_credentials() is not None
+        ),
     }
 
 
-def _public_methods(resource_type: type) -> set[str]:
-    return {
-        name
-        for name, member in inspect.getmembers(resource_type, inspect.isfunction)
-        if not name.startswith("_")
-    }
+RESOURCE_TYPES = tuple(getattr(resources, name) for name in resources.__all__)
+
+
+def _async_methods() -> set[tuple[str, str]]:
+    """Every public method of every resource group of the async client, nested ones too."""
+    client = AsyncTrainingClient("unused-key", base_url="http://127.0.0.1:9")  # never called
+    found: set[tuple[str, str]] = set()
+
+    def walk(path: str, resource: object) -> None:
+        for name, member in inspect.getmembers(type(resource)):
+            if name.startswith("_"):
+                continue
+            if inspect.isfunction(member):
+                found.add((path, name))
+            elif isinstance(member, property):
+                nested = getattr(resource, name)
+                if isinstance(nested, RESOURCE_TYPES):
+                    walk(f"{path}.{name}", nested)
+
+    for name, value in vars(client).items():
+        if not name.startswith("_") and isinstance(value, RESOURCE_TYPES):
+            walk(name, value)
+    return found
 
 
 def _call_every_method(fake: ThreadedFake) -> None:
     checks = _checks(fake)
-    covered = {(group, name) for group, name in checks}
-    expected = {("projects", n) for n in _public_methods(ProjectsResource)} | {
-        ("jobs", n) for n in _public_methods(JobsResource)
-    }
-    assert covered == expected, "a resource method has no sync check: add one"
+    expected = _async_methods()
+    assert {"projects", "jobs", "jobs.sessions"} <= {group for group, _ in expected}
+    assert set(checks) == expected, "a resource method has no sync check: add one"
     state: dict[str, Any] = {}
     with fake.client() as client:
         for (group, name), check in checks.items():
@@ -211,6 +263,11 @@ def test_every_resource_method_from_plain_sync_code(fake: ThreadedFake) -> None:
 async def test_every_resource_method_from_inside_a_running_loop(fake: ThreadedFake) -> None:
     asyncio.get_running_loop()  # the test's loop is running, as a notebook's is
     _call_every_method(fake)
+
+
+def test_every_resource_group_is_declared_for_type_checkers() -> None:
+    groups = {group for group, _ in _async_methods() if "." not in group}
+    assert groups == set(TrainingClient.__annotations__)
 
 
 def test_wrappers_keep_names_signatures_and_docs(fake: ThreadedFake) -> None:
