@@ -27,9 +27,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from ._client import AsyncTrainingClient
+from ._client import AsyncTrainingClient, ClientStats
+from ._clock import Clock
 from ._errors import BasetenError, ClientClosedError
+from ._limits import FlowControl
 from ._pagination import AsyncPager
+from ._retry import RetryPolicy
 
 __all__ = ["SyncPager", "TrainingClient"]
 
@@ -318,6 +321,30 @@ class TrainingClient:
     def timeout(self) -> float:
         """Seconds allowed for each attempt."""
         return self._async.timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._async.retry_policy
+
+    @property
+    def flow_control(self) -> FlowControl:
+        """Client-wide concurrency, 429 cool-down and retry-budget state."""
+        return self._async.flow_control
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every wait and deadline of this client uses."""
+        return self._async.clock
+
+    @property
+    def commit_window(self) -> float:
+        """Seconds a create with an unknown outcome may still be committed by the server."""
+        return self._async.commit_window
+
+    def stats(self) -> ClientStats:
+        """What this client (and its views) have done so far."""
+        return self._async.stats()
 
     def with_options(
         self, *, timeout: float | None = None, max_retries: int | None = None

@@ -270,6 +270,20 @@ def test_every_resource_group_is_declared_for_type_checkers() -> None:
     assert groups == set(TrainingClient.__annotations__)
 
 
+def test_the_client_has_every_public_attribute_of_the_async_client(fake: ThreadedFake) -> None:
+    renamed = {"aclose": "close"}
+    public = {name for name in dir(AsyncTrainingClient) if not name.startswith("_")}
+    with fake.client() as client:
+        for name in public:
+            assert hasattr(client, renamed.get(name, name)), name
+        client.jobs.create(client.projects.upsert("stats").id, {**SPEC, "name": "counted"})
+        assert client.stats() is not None
+        assert client.retry_policy.max_retries >= 0
+        assert client.flow_control is not None
+        assert client.commit_window > 0
+        assert client.clock is not None
+
+
 def test_wrappers_keep_names_signatures_and_docs(fake: ThreadedFake) -> None:
     with fake.client() as client:
         create = client.jobs.create

@@ -115,9 +115,9 @@ class BasetenTrainingJobOperator(BaseOperator):
         spec = {**self.spec, "name": self._name(context)}
         with self._hook().get_conn() as client:
             project_id = self.project_id or client.projects.upsert(self.project_name).id
-            (job,) = client.jobs.create_many(
-                project_id, [spec], adopt_existing=True, return_exceptions=False
-            )
+            (job,) = client.jobs.create_many(project_id, [spec], adopt_existing=True)
+            if not isinstance(job, TrainingJob):
+                raise job  # the spec's own error (invalid, refused, unreachable API)
             self._job = job
             self.log.info("Training job %s (%s) is %s", job.id, job.name, job.current_status)
             deadline = None if self.wait_timeout is None else time.time() + self.wait_timeout

@@ -176,10 +176,10 @@ class TrainingActivities:
         spec["name"] = request.name or spec.get("name") or job_name(*ids)
         with _temporal_errors():
             (job,) = await self._client.jobs.create_many(
-                request.project_id, [spec], adopt_existing=True, return_exceptions=False
+                request.project_id, [spec], adopt_existing=True
             )
-        if not isinstance(job, TrainingJob):  # only with return_exceptions=True
-            raise job
+            if not isinstance(job, TrainingJob):
+                raise job  # this spec's own error, mapped like any other
         return JobResult.of(job)
 
     @activity.defn(name="baseten.wait_training_job")
