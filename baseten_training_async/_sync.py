@@ -10,7 +10,7 @@ same arguments, models and errors:
 - a coroutine method returns its result;
 - a method returning an `AsyncPager` returns a `SyncPager` (a plain iterable,
   pages fetched lazily, ``to_list()`` for all items);
-- a method returning an async iterator (``logs``) returns a plain iterator.
+- a method returning an async iterator returns a plain iterator.
 
 Because the calling thread only waits on a future, a call works from any
 thread, including one whose own event loop is running (a notebook cell).
@@ -279,7 +279,7 @@ class TrainingClient:
     and methods, returning the same models and raising the same errors. One
     async client runs on a private event-loop thread, started by the first
     call; calls from several threads share it. List-style calls return a
-    `SyncPager`; ``jobs.logs`` returns a plain iterator.
+    `SyncPager`, a plain iterable.
 
     Use it as a context manager, or call `close` when done: closing stops the
     thread and closes every connection.

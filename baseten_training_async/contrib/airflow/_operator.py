@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -141,13 +140,16 @@ class BasetenTrainingJobOperator(BaseOperator):
     ) -> dict[str, Any]:
         if self.forward_logs:
             # Follows the job to its end; the deadline is checked between lines.
-            with contextlib.closing(
+            lines = iter(
                 client.jobs.logs(project_id, job_id, follow=True, poll_interval=self.poll_interval)
-            ) as lines:
+            )
+            try:
                 for line in lines:
                     self.log.info("[%s] %s", job_id, line.message)
                     if deadline is not None and time.time() > deadline:
                         break
+            finally:
+                lines.close()  # stops the follow, releasing its requests
         try:
             job = client.jobs.wait(
                 project_id,
