@@ -1,10 +1,10 @@
-"""Tasks: ``nox -s lint typecheck tests conformance coordination`` is what CI runs."""
+"""Tasks: ``nox -s lint typecheck tests conformance coordination integrations`` is what CI runs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "coordination"]
+nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "coordination", "integrations"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -21,7 +21,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,cli,redis]", "mypy>=1.11", "types-jsonschema")
+    # The integrations are type-checked against the frameworks they import.
+    session.install("-e", ".[test,cli,redis,airflow,temporal]", "mypy>=1.11", "types-jsonschema")
     session.run("mypy", "--strict", "baseten_training_async", "tests")
 
 
@@ -53,6 +54,22 @@ def coordination(session: nox.Session) -> None:
     # A real redis-server on PATH (.ci/run installs it); the tests fail, never skip, without it.
     session.install("-e", ".[test,redis]")
     session.run("pytest", "tests/coordination", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def integrations(session: nox.Session) -> None:
+    # Airflow and Temporal live only in this session's virtualenv (and typecheck's):
+    # the core tests session stays free of them. Prefect and Dagster run the recipes.
+    session.install("-e", ".[test,airflow,temporal]", "prefect>=3.0", "dagster>=1.8")
+    session.run(
+        "pytest",
+        "tests_integrations",
+        "--cov",
+        "--cov-config=tests_integrations/coverage.toml",
+        "--cov-report=term",
+        "--cov-fail-under=90",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

@@ -27,6 +27,7 @@ from ._limits import FlowControl, RetryBudget
 from ._pagination import AsyncPager
 from ._reconcile import DuplicateJobWarning
 from ._retry import RetryPolicy
+from ._sync import SyncPager, SyncResource, TrainingClient
 from ._transport import HTTPRequest, HTTPResponse, Transport
 from ._version import __version__
 from .models import (
@@ -198,11 +199,14 @@ __all__ = [
     "SessionsResource",
     "SpecInput",
     "StorageMetrics",
+    "SyncPager",
+    "SyncResource",
     "Team",
     "TeamGpuCapacity",
     "TeamsResource",
     "TimePoint",
     "TrainingCapacity",
+    "TrainingClient",
     "TrainingJob",
     "TrainingJobSpec",
     "TrainingProject",

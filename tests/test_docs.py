@@ -16,7 +16,9 @@ How the blocks are run:
 - An HTML comment on the line before a fence changes how it runs:
   ``<!-- no-test -->`` skips the block (keep it for output and fragments that
   cannot stand alone); ``<!-- pytest -->`` runs the block as a pytest test module
-  in a subprocess, with the ``fake_api`` plugin enabled and ``asyncio_mode=auto``.
+  in a subprocess, with the ``fake_api`` plugin enabled and ``asyncio_mode=auto``;
+  ``<!-- integrations -->`` leaves the block to ``tests_integrations`` (it needs
+  Airflow, Temporal, Prefect or Dagster, which this session does not install).
 - Each page must finish within ``PAGE_TIMEOUT`` seconds.
 """
 
@@ -48,10 +50,11 @@ GENERATED = {DOCS / "performance.md"}  # written by the benchmark run, not by ha
 TIME_SCALE = 100.0
 PAGE_TIMEOUT = 90.0
 PYTEST_TIMEOUT = 120.0
+SKIPPED_HERE = {"no-test", "integrations"}
 KNOWN_LANGUAGES = {"python", "bash", "console", "text", "toml", "json", "ini", "yaml"}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,}|~{3,})[ \t]*(?P<info>[^\s`]*)[^`]*$")
-_MARKER = re.compile(r"^\s*<!--\s*(?P<marker>no-test|pytest)\s*-->\s*$")
+_MARKER = re.compile(r"^\s*<!--\s*(?P<marker>no-test|pytest|integrations)\s*-->\s*$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _python_pages() -> list[Path]:
     return [
         page
         for page in _pages()
-        if any(b.language == "python" and b.marker != "no-test" for b in fenced_blocks(page))
+        if any(b.language == "python" and b.marker not in SKIPPED_HERE for b in fenced_blocks(page))
     ]
 
 
@@ -232,7 +235,9 @@ def _in_thread(blocks: list[Block], scratch: Path) -> concurrent.futures.Future[
 async def test_python_examples_run_against_the_fake(
     page: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scaled_sdk_time: ScaledClock
 ) -> None:
-    blocks = [b for b in fenced_blocks(page) if b.language == "python" and b.marker != "no-test"]
+    blocks = [
+        b for b in fenced_blocks(page) if b.language == "python" and b.marker not in SKIPPED_HERE
+    ]
     clock = FakeClock.real(speed=TIME_SCALE)
     async with FakeTrainingAPI(seed=1, clock=clock) as api:
         monkeypatch.setenv("BASETEN_API_KEY", api.api_key)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+
+import pytest
+
+from baseten_training_async import AsyncTrainingClient, RetryPolicy
+from baseten_training_async.testing import FakeClock, FakeTrainingAPI, JobTimings
+
+# Airflow reads its home at import: never the user's, always a scratch directory.
+AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+FAST_RETRIES = RetryPolicy(max_retries=4, initial_backoff=0.01, max_backoff=0.05)
+SPEC = {"image": {"base_image": "hello-world"}}
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTrainingAPI]:
+    # Each phase of a job lasts 50 ms of real time: created, deploying, running.
+    async with FakeTrainingAPI(
+        seed=11,
+        clock=FakeClock.real(speed=20.0),
+        timings=JobTimings(created=1, deploying=1, running=1),
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(api: FakeTrainingAPI) -> AsyncIterator[AsyncTrainingClient]:
+    async with AsyncTrainingClient(
+        api.api_key, base_url=api.url, retry_policy=FAST_RETRIES, timeout=2
+    ) as c:
+        yield c
