@@ -519,7 +519,7 @@ def test_public_all_is_sorted_and_complete() -> None:
     for name in names:
         assert hasattr(baseten_training_async, name), name
     public = {n for n in dir(baseten_training_async) if not n.startswith("_")}
-    submodules = {"models", "resources", "testing", "cli", "contrib"}
+    submodules = {"models", "resources", "testing", "cli", "contrib", "coordination"}
     assert public - submodules <= set(names), public - set(names) - submodules
     for contract in (
         "AsyncTrainingClient",
