@@ -39,10 +39,20 @@ ClientCommand = Callable[[argparse.Namespace, AsyncTrainingClient, Output], Awai
 
 KNOWN_STATUSES: Final = tuple(
     s.removeprefix("TRAINING_JOB_")
-    for s in sorted(
-        JobStatus.ACTIVE | JobStatus.TERMINAL, key=lambda s: (s in JobStatus.TERMINAL, s)
+    for s in (
+        JobStatus.PENDING,
+        JobStatus.QUEUED,
+        JobStatus.CREATED,
+        JobStatus.DEPLOYING,
+        JobStatus.RUNNING,
+        JobStatus.COMPLETED,
+        JobStatus.FAILED,
+        JobStatus.DEPLOY_FAILED,
+        JobStatus.STOPPED,
+        JobStatus.PREEMPTED,
     )
 )
+"""Statuses ``--status`` accepts, in lifecycle order (``JobStatus`` without the prefix)."""
 
 
 def status_value(text: str) -> str:

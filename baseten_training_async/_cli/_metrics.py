@@ -40,8 +40,12 @@ def sparkline(values: Sequence[float], width: int, *, top: float | None = None) 
     return "".join(_BARS[max(0, min(levels, round(v / peak * levels)))] for v in values)
 
 
-def _series(pairs: dict[str, list[MetricPoint]], prefix: str) -> list[tuple[str, list[float]]]:
-    return [(f"{prefix} {one_line(k)}", [p.value for p in v]) for k, v in sorted(pairs.items())]
+def _series(
+    pairs: dict[str, list[MetricPoint]], prefix: str, scale: float = 1.0
+) -> list[tuple[str, list[float]]]:
+    return [
+        (f"{prefix} {one_line(k)}", [p.value * scale for p in v]) for k, v in sorted(pairs.items())
+    ]
 
 
 def show_metrics(out: Output, metrics: JobMetrics, *, chart: bool, width: int) -> None:
@@ -57,7 +61,7 @@ def show_metrics(out: Output, metrics: JobMetrics, *, chart: bool, width: int) -
         out.json(metrics)
         return
     percent: list[tuple[str, list[float]]] = [
-        *_series(metrics.gpu_utilization, "GPU util %"),
+        *_series(metrics.gpu_utilization, "GPU util %", 100.0),  # the API sends fractions
     ]
     cpu = ("CPU cores", [p.value for p in metrics.cpu_usage])
     memory: list[tuple[str, list[float]]] = [
