@@ -412,7 +412,7 @@ async def jobs_capacity(args: argparse.Namespace, client: AsyncTrainingClient, o
             str(c.baseline),
             str(c.limit),
         ]
-        for c in capacity.team_gpu_capacities
+        for c in capacity.team_gpu_capacities or []
     ]
     out.table(("GPU", "TEAM", "IN USE", "BASELINE", "LIMIT"), rows)
     return 0

@@ -182,6 +182,10 @@ class _Batch:
             yield
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+            if self.stopping:
+                # Already shutting down on the user's Ctrl-C: a further one must not
+                # cut off the summary and resume command about to be printed.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _job_line(index: int, spec: TrainingJobSpec, result: TrainingJob | BasetenError) -> Any:
