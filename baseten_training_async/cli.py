@@ -300,8 +300,9 @@ def _jobs_parser(groups: _Subparsers) -> None:
     _job_args(_leaf(cmds, "delete", "delete a job"))
     update = _leaf(cmds, "update", "change a pending job's queue priority")
     _job_args(update)
+    update.add_argument("--priority", type=int, metavar="N", help="higher goes first")
     update.add_argument(
-        "--priority", type=int, required=True, metavar="N", help="higher goes first"
+        "--availability", metavar="MODEL", help="capacity to schedule on, e.g. spot, dedicated"
     )
     wait = _leaf(cmds, "wait", "wait for a job to finish (exit 1 unless it completed)")
     _job_args(wait)
@@ -358,6 +359,69 @@ def _jobs_parser(groups: _Subparsers) -> None:
         )
     )
     _leaf(cmds, "capacity", "GPU capacity available for training")
+    _leaf(
+        cmds,
+        "queue-context",
+        "why a job waits in the queue",
+        aliases=["queue_context"],
+        command="queue_context",
+    ).add_argument("job_id", metavar="JOB_ID")
+
+
+def _more_parsers(groups: _Subparsers) -> None:
+    """teams, capacity, sessions and artifacts: the SDK's other resources."""
+
+    def group(name: str, help_text: str) -> _Subparsers:
+        cmds = groups.add_parser(name, help=help_text).add_subparsers(
+            dest="command", metavar="COMMAND", parser_class=_Parser
+        )
+        cmds.required = True
+        return cmds
+
+    _leaf(group("teams", "the organisation's teams"), "list", "list teams")
+    capacity = group("capacity", "GPU capacity for training, per type and team")
+    _leaf(capacity, "retrieve", "GPU limits and usage", aliases=["get"])
+    update = _leaf(capacity, "update", "set a team's limit for one GPU type")
+    update.add_argument("--team-id", required=True)
+    update.add_argument("--gpu-type", required=True, metavar="TYPE", help="e.g. H100")
+    update.add_argument("--max-gpus", required=True, type=_non_negative_int, metavar="N")
+    sessions = group("sessions", "interactive sessions of jobs")
+    _job_args(
+        _leaf(
+            sessions,
+            "auth-codes",
+            "sign-in codes of a job's sessions",
+            aliases=["auth_codes"],
+            command="auth_codes",
+        )
+    )
+    s_update = _leaf(sessions, "update", "extend a session or change when it is created")
+    _job_args(s_update)
+    s_update.add_argument("session_id", metavar="SESSION_ID")
+    s_update.add_argument(
+        "--timeout-minutes", type=int, metavar="N", help="minutes to add; -1: never time out"
+    )
+    s_update.add_argument("--trigger", metavar="WHEN", help="when to create it")
+    sign = _leaf(
+        sessions,
+        "sign-ssh-key",
+        "sign an SSH public key for a session",
+        aliases=["sign_ssh_key"],
+        command="sign_ssh_key",
+    )
+    _job_args(sign)
+    sign.add_argument(
+        "--public-key", required=True, metavar="FILE", help="e.g. ~/.ssh/id_ed25519.pub"
+    )
+    sign.add_argument("--replica", metavar="ID", help="replica to connect to")
+    artifacts = group("artifacts", "training artifacts")
+    _leaf(
+        artifacts,
+        "upload-credentials",
+        "temporary credentials to upload artifacts (--json)",
+        aliases=["upload_credentials"],
+        command="upload_credentials",
+    )
 
 
 def _offline_parsers(groups: _Subparsers) -> None:
@@ -412,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
     _projects_parser(groups)
     _jobs_parser(groups)
+    _more_parsers(groups)
     _offline_parsers(groups)
     return parser
 

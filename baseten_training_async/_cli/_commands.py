@@ -6,9 +6,13 @@ Every command that takes a project accepts its name or its id (`resolve_project`
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
 
 from .. import AsyncTrainingClient, JobStatus, TrainingJob, TrainingProject
 from ._create import check_create_names, jobs_create, jobs_recreate
@@ -257,10 +261,131 @@ async def jobs_delete(args: argparse.Namespace, client: AsyncTrainingClient, out
 
 
 async def jobs_update(args: argparse.Namespace, client: AsyncTrainingClient, out: Output) -> int:
-    """Change a pending job's queue priority."""
+    """Change a pending job's queue priority or availability model."""
+    if args.priority is None and args.availability is None:
+        raise UsageError("jobs update: pass --priority N and/or --availability MODEL")
     project = await resolve_project(client, args.project)
-    job = await client.jobs.update(project.id, args.job_id, priority=args.priority)
+    job = await client.jobs.update(
+        project.id, args.job_id, priority=args.priority, availability_model=args.availability
+    )
     _show_job(out, job, title="updated job")
+    return 0
+
+
+def _show_fields(out: Output, value: Any, title: str | None = None) -> None:
+    """A response: JSON, or its scalar fields as details (``--json`` shows everything)."""
+    if out.json_mode:
+        out.json(value)
+        return
+    pairs = [
+        (name, one_line(str(field)))
+        for name, field in msgspec.structs.asdict(value).items()
+        if isinstance(field, str | int | float | bool)
+    ]
+    out.details(pairs, title=title)
+
+
+async def jobs_queue_context(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """Why a job waits in the queue (``--json`` for the jobs ahead and events)."""
+    context = await client.jobs.queue_context(args.job_id)
+    _show_fields(out, context)
+    if not out.json_mode:
+        out.note(
+            f"{len(context.pending_ahead_at_submit)} jobs were ahead at submission, "
+            f"{len(context.active_at_submit)} active; --json shows them and the events"
+        )
+    return 0
+
+
+async def teams_list(args: argparse.Namespace, client: AsyncTrainingClient, out: Output) -> int:
+    """List the organisation's teams."""
+    teams = await client.teams.list()
+    if out.json_mode:
+        out.json(teams)
+        return 0
+    rows = [
+        [one_line(t.id), one_line(t.name), "yes" if t.default else "", short_time(t.created_at)]
+        for t in teams
+    ]
+    out.table(("ID", "NAME", "DEFAULT", "CREATED (UTC)"), rows)
+    return 0
+
+
+async def capacity_retrieve(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """GPU limits and usage (the same as ``jobs capacity``)."""
+    return await jobs_capacity(args, client, out)
+
+
+async def capacity_update(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """Set how many GPUs of one type a team may use at once."""
+    updated = await client.capacity.update(
+        team_id=args.team_id, gpu_type=args.gpu_type, max_gpus=args.max_gpus
+    )
+    _show_fields(out, updated, title="updated capacity")
+    return 0
+
+
+async def sessions_auth_codes(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """The sign-in codes of a job's interactive sessions."""
+    project = await resolve_project(client, args.project)
+    codes = await client.jobs.sessions.auth_codes(project.id, args.job_id)
+    if out.json_mode:
+        out.json(codes)
+        return 0
+    rows = [[one_line(c.session_id), one_line(c.replica_id), one_line(c.auth_code)] for c in codes]
+    out.table(("SESSION", "REPLICA", "CODE"), rows)
+    return 0
+
+
+async def sessions_update(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """Extend an interactive session, or change when it is created."""
+    if args.timeout_minutes is None and args.trigger is None:
+        raise UsageError("sessions update: pass --timeout-minutes N and/or --trigger WHEN")
+    project = await resolve_project(client, args.project)
+    updated = await client.jobs.sessions.update(
+        project.id,
+        args.job_id,
+        args.session_id,
+        timeout_minutes=args.timeout_minutes,
+        trigger=args.trigger,
+    )
+    _show_fields(out, updated, title="updated session")
+    return 0
+
+
+async def sessions_sign_ssh_key(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """Sign an SSH public key for a session's SSH connection; prints the certificate."""
+    try:
+        public_key = (await asyncio.to_thread(Path(args.public_key).read_text)).strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.public_key}: {exc.strerror or exc}") from None
+    project = await resolve_project(client, args.project)
+    certificate = await client.jobs.sessions.sign_ssh_key(
+        project.id, args.job_id, public_key=public_key, replica_id=args.replica
+    )
+    _show_fields(out, certificate)
+    return 0
+
+
+async def artifacts_upload_credentials(
+    args: argparse.Namespace, client: AsyncTrainingClient, out: Output
+) -> int:
+    """Temporary credentials for uploading training artifacts (secrets: JSON only)."""
+    if not out.json_mode:
+        raise UsageError("artifacts upload-credentials prints secrets: pass --json to show them")
+    out.json(await client.artifacts.upload_credentials())
     return 0
 
 
@@ -440,6 +565,14 @@ COMMANDS: dict[tuple[str, str], ClientCommand] = {
     ("jobs", "checkpoint_files"): jobs_checkpoint_files,
     ("jobs", "download_urls"): jobs_download_urls,
     ("jobs", "capacity"): jobs_capacity,
+    ("jobs", "queue_context"): jobs_queue_context,
+    ("teams", "list"): teams_list,
+    ("capacity", "retrieve"): capacity_retrieve,
+    ("capacity", "update"): capacity_update,
+    ("sessions", "auth_codes"): sessions_auth_codes,
+    ("sessions", "update"): sessions_update,
+    ("sessions", "sign_ssh_key"): sessions_sign_ssh_key,
+    ("artifacts", "upload_credentials"): artifacts_upload_credentials,
 }
 """Commands that need a client, by ``(group, SDK method name)``."""
 

@@ -467,3 +467,81 @@ async def test_yaml_specs_extensions_and_did_you_mean(
     assert hinted.code == 2
     assert "spec.compute.acelerator" in hinted.stderr
     assert "did you mean 'accelerator'?" in hinted.stderr
+
+
+async def test_teams_capacity_queue_sessions_and_artifacts(
+    fake: FakeTrainingAPI, tmp_path: Path
+) -> None:
+    teams = await cli("--json", "teams", "list", api=fake)
+    assert teams.code == 0, teams.stderr
+    team = next(t for t in teams.json() if t["name"] == "Research")
+    assert team["id"] in (await cli("teams", "list", api=fake)).stdout
+
+    set_limit = await cli(
+        "--json",
+        "capacity",
+        "update",
+        "--team-id",
+        team["id"],
+        "--gpu-type",
+        "H100",
+        "--max-gpus",
+        "16",
+        api=fake,
+    )
+    assert set_limit.code == 0, set_limit.stderr
+    assert set_limit.json()["limit"] == 16
+    got = await cli("--json", "capacity", "retrieve", api=fake)
+    rows = got.json()["team_gpu_capacities"]
+    assert any(r["team_id"] == team["id"] and r["limit"] == 16 for r in rows)
+
+    fake.capacity = 0
+    pid = await _project(fake, "q")
+    spec = {
+        "name": "s",
+        "image": {"base_image": "x"},
+        "compute": {"accelerator": {"accelerator": "H100", "count": 1}},
+        "interactive_session": {"trigger": "on_startup"},
+    }
+    job = fake.add_job(pid, spec)
+    queue = await cli("--json", "jobs", "queue-context", job.id, api=fake)
+    assert queue.code == 0, queue.stderr
+    assert queue.json()["target_job_id"] == job.id
+    human = await cli("jobs", "queue-context", job.id, api=fake)
+    assert "jobs were ahead at submission" in human.stderr
+
+    spot = await cli("--json", "jobs", "update", "q", job.id, "--availability", "spot", api=fake)
+    assert spot.code == 0, spot.stderr
+    assert spot.json()["availability_model"] == "spot"
+    nothing = await cli("jobs", "update", "q", job.id, api=fake)
+    assert nothing.code == 2
+
+    codes = await cli("--json", "sessions", "auth-codes", "q", job.id, api=fake)
+    assert codes.code == 0, codes.stderr
+    session_ids = [c["session_id"] for c in codes.json()]
+    assert session_ids  # an on_startup session exists from the start
+    extended = await cli(
+        "--json",
+        "sessions",
+        "update",
+        "q",
+        job.id,
+        session_ids[0],
+        "--timeout-minutes",
+        "30",
+        api=fake,
+    )
+    assert extended.code == 0, extended.stderr
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB user@host\n")
+    signed = await cli(
+        "--json", "sessions", "sign-ssh-key", "q", job.id, "--public-key", str(key), api=fake
+    )
+    assert signed.code == 0, signed.stderr
+
+    secret = await cli("artifacts", "upload-credentials", api=fake)
+    assert secret.code == 2
+    assert "--json" in secret.stderr
+    shown = await cli("--json", "artifacts", "upload-credentials", api=fake)
+    assert shown.code == 0, shown.stderr
+    assert isinstance(shown.json(), dict)
