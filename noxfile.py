@@ -94,6 +94,21 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs_screens(session: nox.Session) -> None:
+    """Every docs page in headless Chromium at 1280 px: no code block wider than its box.
+
+    Needs a Chromium binary (Debian: ``apt-get install chromium``; or ``$CHROMIUM``).
+    Screenshots go to ``build/docs-screens/``.
+    """
+    install(session, "-e", ".[docs]", "ruff>=0.6")
+    site = Path(session.create_tmp()) / "site"
+    session.run(
+        "mkdocs", "build", "--quiet", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+    session.run("python", "tests/screens/check_docs.py", str(site), "build/docs-screens")
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     # The peers live only in this session's virtualenv, never in the SDK's deps.
