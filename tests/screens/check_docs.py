@@ -111,7 +111,7 @@ def check(site: Path, out: Path) -> list[str]:
 
 def main() -> int:
     """Run the check; exit 1 if any code block is too wide."""
-    site, out = Path(sys.argv[1]), Path(sys.argv[2])
+    site, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     problems = check(site, out)
     for line in problems:
         print(f"FAIL {line}")
