@@ -122,3 +122,14 @@ def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool |
     if collection_path.name == "conformance" and not config.getoption("--conformance"):
         return True
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist ``--dist loadgroup``, run the slow tests one after another.
+
+    They are CPU-heavy fault-injection runs; two at once on a small machine only
+    slow each other down (and everything else) without finishing sooner.
+    """
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group("slow"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from .._errors import (
+from .. import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
@@ -26,7 +26,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "EXIT_CODES_HELP",
+    "AlreadyFinishedError",
+    "CommandInterrupted",
     "JobOutcomeError",
+    "NotFoundUsageError",
+    "OutcomeUnknownError",
     "UsageError",
     "describe",
     "exit_code_for",
@@ -43,11 +47,12 @@ EXIT_INTERRUPTED: Final = 130
 EXIT_CODES_HELP: Final = """\
 exit codes:
   0    success
-  1    the job did not complete (jobs wait: it failed, was stopped, or --timeout passed)
+  1    the job did not complete (jobs wait: it failed, was stopped, or --timeout passed;
+       jobs stop: it had already finished, unless --ok-if-done)
   2    usage error: bad arguments, an unreadable or invalid spec
   3    authentication: missing, invalid or unauthorised API key
   4    not found: no such project or job
-  5    API, server or connection error
+  5    API, server or connection error (a create may have taken effect: see the message)
   130  interrupted"""
 
 
@@ -55,8 +60,24 @@ class UsageError(Exception):
     """The command line or a file it names is wrong; nothing was sent."""
 
 
+class NotFoundUsageError(UsageError):
+    """A project named on the command line does not exist (exit 4, like a 404)."""
+
+
 class JobOutcomeError(Exception):
     """The command worked, but the job it watched did not complete."""
+
+
+class AlreadyFinishedError(JobOutcomeError):
+    """``jobs stop`` found the job already in a terminal status."""
+
+
+class OutcomeUnknownError(Exception):
+    """A create may or may not have started a job; the message says how to check."""
+
+
+class CommandInterrupted(Exception):
+    """Ctrl-C ended a command after it printed what was done and how to resume."""
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -68,8 +89,10 @@ def exit_code_for(exc: BaseException) -> int:
     Returns:
         One of the ``EXIT_*`` codes.
     """
-    if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+    if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | CommandInterrupted):
         return EXIT_INTERRUPTED
+    if isinstance(exc, NotFoundUsageError):
+        return EXIT_NOT_FOUND
     if isinstance(exc, UsageError):
         return EXIT_USAGE
     if isinstance(exc, JobOutcomeError | WaitTimeoutError):
@@ -105,9 +128,13 @@ def describe(exc: BaseException) -> str:
         return f"not found: {text}"
     if isinstance(exc, APIStatusError):
         return f"API error {text}"
+    if isinstance(exc, OutcomeUnknownError | CommandInterrupted):
+        return text
     if isinstance(exc, APIConnectionError):
         hint = " (the request may have taken effect)" if exc.maybe_committed else ""
         return f"connection error: {text}{hint}"
+    if isinstance(exc, NotFoundUsageError):
+        return f"not found: {text}"
     if isinstance(exc, BasetenError | UsageError | JobOutcomeError):
         return text
     return f"{type(exc).__name__}: {text}"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import msgspec
 
-from ..models import JobStatus, LogLine, TrainingJob, TrainingProject
+from .. import JobStatus, LogLine, TrainingJob, TrainingProject
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,12 +27,14 @@ __all__ = [
     "ProgressFn",
     "clean",
     "format_log_line",
+    "human_bytes",
     "job_details",
     "job_rows",
     "one_line",
     "project_details",
     "project_rows",
     "short_status",
+    "short_time",
 ]
 
 ProgressFn = Callable[[int, int, "int | None"], object]
@@ -107,7 +109,15 @@ def short_status(status: str) -> str:
     return status.removeprefix(_STATUS_PREFIX) or status
 
 
-def _short_time(value: str | None) -> str:
+def short_time(value: str | None) -> str:
+    """An ISO time from the server as ``YYYY-MM-DD HH:MM:SS`` UTC (cleaned if unparsable).
+
+    Args:
+        value: The server's text, or None.
+
+    Returns:
+        The time for display ("" for None).
+    """
     if not value:
         return ""
     try:
@@ -117,6 +127,23 @@ def _short_time(value: str | None) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_bytes(size: float) -> str:
+    """``1536`` -> ``1.5 KiB``.
+
+    Args:
+        size: A number of bytes.
+
+    Returns:
+        The size for display.
+    """
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover - the loop always returns
 
 
 def _ns_time(timestamp: str) -> str:
@@ -147,7 +174,7 @@ def job_rows(jobs: Sequence[TrainingJob]) -> list[list[str]]:
             short_status(job.current_status),
             one_line(job.instance_type.name),
             one_line(job.training_project.name),
-            _short_time(job.created_at),
+            short_time(job.created_at),
         ]
         for job in jobs
     ]
@@ -174,7 +201,7 @@ def project_rows(projects: Sequence[TrainingProject]) -> list[list[str]]:
                 one_line(project.name),
                 one_line(project.team_name or ""),
                 latest_text,
-                _short_time(project.created_at),
+                short_time(project.created_at),
             ]
         )
     return rows
@@ -200,8 +227,8 @@ def job_details(job: TrainingJob) -> list[tuple[str, str]]:
         ("gpus per node", gpus),
         ("priority", str(job.priority)),
         ("availability", one_line(job.availability_model)),
-        ("created (UTC)", _short_time(job.created_at)),
-        ("updated (UTC)", _short_time(job.updated_at)),
+        ("created (UTC)", short_time(job.created_at)),
+        ("updated (UTC)", short_time(job.updated_at)),
     ]
     if job.error_message:
         pairs.append(("error", one_line(job.error_message)))
@@ -281,6 +308,15 @@ class Output:
         """
         encoded = msgspec.json.encode(msgspec.to_builtins(value))
         self.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
+        self.stdout.flush()
+
+    def json_line(self, value: Any) -> None:
+        """Print ``value`` as one line of JSON and flush it, for streams (JSON lines).
+
+        Args:
+            value: Anything ``msgspec.to_builtins`` accepts.
+        """
+        self.stdout.write(msgspec.json.encode(msgspec.to_builtins(value)).decode() + "\n")
         self.stdout.flush()
 
     def line(self, text: str = "") -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -12,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..models import TrainingJobSpec
+from .. import TrainingJobSpec
 from ._exit import UsageError
 
 __all__ = ["SpecFlags", "build_spec", "load_spec_file", "numbered_specs", "parse_accelerator"]
@@ -90,13 +92,16 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
     return env
 
 
+SPEC_SUFFIXES = (".json", ".toml", ".yaml", ".yml")
+
+
 def _parse_yaml(text: str, path: str) -> Any:
     try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
+        import yaml
     except ImportError:
         raise UsageError(
-            f"{path}: reading YAML specs needs PyYAML (pip install pyyaml); "
-            "or write the spec as JSON or TOML"
+            f"{path}: reading YAML specs needs PyYAML, which the cli extra installs "
+            "(pip install 'baseten-training-async[cli]'); or write the spec as JSON or TOML"
         ) from None
     try:
         return yaml.safe_load(text)
@@ -105,7 +110,7 @@ def _parse_yaml(text: str, path: str) -> Any:
 
 
 def load_spec_file(path: str) -> dict[str, Any]:
-    """Read a spec file: JSON, TOML (by suffix) or YAML (if PyYAML is installed).
+    """Read a spec file; the format is chosen by extension: JSON, TOML or YAML.
 
     ``-`` reads JSON from stdin. A document of the API's request shape,
     ``{"training_job": {...}}``, is unwrapped.
@@ -117,14 +122,20 @@ def load_spec_file(path: str) -> dict[str, Any]:
         The spec as a dict.
 
     Raises:
-        UsageError: The file cannot be read or parsed, or is not an object.
+        UsageError: Another extension, or the file cannot be read or parsed, or is
+            not an object.
     """
+    suffix = "" if path == "-" else Path(path).suffix.lower()
+    if path != "-" and suffix not in SPEC_SUFFIXES:
+        raise UsageError(
+            f"{path}: unknown spec file type {suffix or '(no extension)'!r}; "
+            f"use {', '.join(SPEC_SUFFIXES)}, or '-' for JSON on stdin"
+        )
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read spec file {path}: {reason}") from None
-    suffix = Path(path).suffix.lower()
     data: Any
     try:
         if suffix == ".toml":
@@ -206,7 +217,45 @@ def build_spec(file_spec: Mapping[str, Any] | None, flags: SpecFlags) -> Trainin
         return msgspec.convert(spec, TrainingJobSpec)
     except msgspec.ValidationError as exc:
         message = str(exc).partition(" - at `$")[0]
-        raise UsageError(f"{_field_path(exc)}: {message}") from None
+        field = _field_path(exc)
+        hint = _did_you_mean(field) if "unknown field" in message else ""
+        raise UsageError(f"{field}: {message}{hint}") from None
+
+
+def _struct_info(info: Any) -> msgspec.inspect.StructType | None:
+    """The struct inside a (possibly optional, list or dict) field type."""
+    if isinstance(info, msgspec.inspect.StructType):
+        return info
+    if isinstance(info, msgspec.inspect.UnionType):
+        for member in info.types:
+            found = _struct_info(member)
+            if found is not None:
+                return found
+    if isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+        return _struct_info(info.item_type)
+    if isinstance(info, msgspec.inspect.DictType):
+        return _struct_info(info.value_type)
+    return None
+
+
+def _did_you_mean(field: str) -> str:
+    """`` (did you mean 'compute'?)`` for a misspelt spec field, or ""."""
+    parts = [p for p in re.split(r"\.|\[\d+\]", field.removeprefix("spec.")) if p]
+    if not parts:
+        return ""
+    struct = _struct_info(msgspec.inspect.type_info(TrainingJobSpec))
+    for part in parts[:-1]:
+        if struct is None:
+            return ""
+        inner = next((f.type for f in struct.fields if f.encode_name == part), None)
+        struct = _struct_info(inner)
+    if struct is None:
+        return ""
+    names = [f.encode_name for f in struct.fields]
+    close = difflib.get_close_matches(parts[-1], names, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known fields: {', '.join(names)})"
 
 
 def numbered_specs(spec: TrainingJobSpec, count: int) -> list[TrainingJobSpec]:

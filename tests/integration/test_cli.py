@@ -37,6 +37,9 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def json_lines(self) -> list[Any]:
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
     @property
     def error_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if "error" in line]
@@ -366,10 +369,19 @@ async def test_jobs_create_count_fans_out_exactly_once(fake: FakeTrainingAPI) ->
         api=fake,
     )
     assert result.code == 0, result.stderr
-    document = result.json()
-    assert document["errors"] == []
-    names = [job["name"] for job in document["jobs"]]
+    events = result.json_lines()  # one JSON object per line
+    assert [e for e in events if e["event"] == "error"] == []
+    assert [e["done"] for e in events if e["event"] == "progress"][-1] == 24
+    names = [e["job"]["name"] for e in events if e["event"] == "job"]
     assert names == [f"batch-{i:04d}" for i in range(1, 25)]  # input order
+    assert events[-1] == {
+        "event": "summary",
+        "requested": 24,
+        "created": 24,
+        "adopted": 0,
+        "failed": 0,
+        "not_started": 0,
+    }
     on_server = Counter(job.name for job in fake.jobs.values())
     assert all(on_server[name] == 1 for name in names), on_server
     assert len(fake.jobs) == 24
@@ -386,6 +398,8 @@ async def test_jobs_create_count_reports_failures(fake: FakeTrainingAPI) -> None
         pid,
         "--image",
         "hello-world",
+        "--name",
+        "quota",
         "--count",
         "5",
         "--concurrency",
@@ -397,6 +411,26 @@ async def test_jobs_create_count_reports_failures(fake: FakeTrainingAPI) -> None
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
     assert all("quota exceeded" in line for line in errors)
+    hint = "to retry the failed ones: baseten-training jobs create"
+    assert hint in result.stderr
+    # The hint's command adopts the 3 jobs and creates only the 2 that failed.
+    again = await cli(
+        "jobs",
+        "create",
+        pid,
+        "--image",
+        "hello-world",
+        "--name",
+        "quota",
+        "--count",
+        "5",
+        api=fake,
+    )
+    assert again.code == 0, again.stderr
+    assert "created 2 of 5 jobs (3 already existed, adopted), 0 failed" in again.stderr
+    assert sorted(job.name or "" for job in fake.jobs.values()) == [
+        f"quota-{i:04d}" for i in range(1, 6)
+    ]
 
 
 # --- jobs: observe and control -------------------------------------------------------------
@@ -455,7 +489,7 @@ async def test_jobs_wait_and_logs(fake: FakeTrainingAPI) -> None:
     assert f"{job['id']}: COMPLETED" in waited.stderr  # status changes on stderr
 
     logs = await cli("--json", "jobs", "logs", pid, job["id"], api=fake)
-    lines = logs.json()
+    lines = logs.json_lines()
     assert lines
     assert all(set(line) >= {"timestamp", "message", "level"} for line in lines)
     assert lines == sorted(lines, key=lambda line: int(line["timestamp"]))
@@ -464,7 +498,7 @@ async def test_jobs_wait_and_logs(fake: FakeTrainingAPI) -> None:
         "--json", "jobs", "logs", pid, job["id"], "--min-level", "WARNING", api=fake
     )
     assert errors_only.code == 0
-    assert all(line["level"] in ("WARNING", "ERROR") for line in errors_only.json())
+    assert all(line["level"] in ("WARNING", "ERROR") for line in errors_only.json_lines())
 
     human = await cli("jobs", "logs", pid, job["id"], api=fake)
     assert len(human.stdout.splitlines()) >= len(lines)
@@ -524,7 +558,7 @@ async def test_server_text_is_sanitised(fake: FakeTrainingAPI) -> None:
     assert "nhidden" in listed.stdout
 
     as_json = await cli("--json", "jobs", "logs", pid, job.id, api=fake)
-    assert as_json.json()[0]["message"] == NASTY  # machine output stays exact, JSON-escaped
+    assert as_json.json_lines()[0]["message"] == NASTY  # machine output stays exact
     assert "\x1b" not in as_json.stdout
 
     fake.inject("status", route=Route.GET_JOB, status=500, message=f"boom\n{NASTY}")
