@@ -149,12 +149,19 @@ class Core:
     def __post_init__(self) -> None:
         self._json_headers = {**self.headers, **_JSON_HEADERS}
 
-    def deadline(self) -> float | None:
-        """The latest time, on the clock, that a call starting now may wait until."""
-        limit = self.timeout
-        if self.policy.deadline is not None:
-            limit = min(limit, self.policy.deadline)
-        return self.clock.monotonic() + limit
+    def call_deadline(self) -> float | None:
+        """When a call starting now must be over, on the clock; None for never."""
+        deadline = self.policy.deadline
+        return None if deadline is None else self.clock.monotonic() + deadline
+
+    def attempt_deadline(self, call_deadline: float | None) -> float:
+        """How long the next attempt may wait for the 429 gate or pacing.
+
+        At most one attempt's ``timeout``, and never past the call's deadline:
+        a client-wide cool-down longer than that fails this call at once.
+        """
+        limit = self.clock.monotonic() + self.timeout
+        return limit if call_deadline is None else min(limit, call_deadline)
 
     async def request(
         self,
@@ -185,12 +192,13 @@ class Core:
             route.method, self.base_url + path, params, sent_headers, payload, self.timeout
         )
         decoder = decoder_for(route.response)
-        gate_deadline = self.deadline()
+        call_deadline = self.call_deadline()
 
         async def attempt() -> Response[T]:
+            deadline = self.attempt_deadline(call_deadline)
             if self.shared is not None:
-                await self.shared.acquire(deadline=gate_deadline)
-            await self.flow.acquire(gate_deadline)
+                await self.shared.acquire(deadline=deadline)
+            await self.flow.acquire(deadline)
             try:
                 response = await self.transport.send(http)
             finally:
@@ -235,5 +243,5 @@ class Core:
             idempotent=route.idempotent,
             method=route.method,
             path=path,
-            wait_deadline=gate_deadline,
+            max_wait=self.timeout,
         )

@@ -118,10 +118,10 @@ class _Attempts:
         path: str,
         started: float,
         clock: Clock,
-        wait_deadline: float | None,
+        max_wait: float | None,
     ) -> None:
         self.clock = clock
-        self.wait_deadline = wait_deadline
+        self.max_wait = max_wait
         self.policy = policy
         self.flow = flow
         self.idempotent = idempotent
@@ -140,9 +140,7 @@ class _Attempts:
             # Server-directed and gated client-wide: no budget spent, but a wait
             # longer than what the call can afford fails it now, carrying the wait.
             wait = min(exc.retry_after or 0.0, self.policy.max_retry_after)
-            affordable = self.wait_deadline is None or (
-                self.clock.monotonic() + wait <= self.wait_deadline
-            )
+            affordable = self.max_wait is None or wait <= self.max_wait
             return affordable and not self._past_deadline(state, wait)
         if state.attempt_number > self.policy.max_retries:
             return False  # out of attempts anyway: do not spend a token
@@ -194,12 +192,13 @@ async def call_with_retries(
     idempotent: bool,
     method: str,
     path: str,
-    wait_deadline: float | None = None,
+    max_wait: float | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop.
 
-    A server-requested wait (429) that would end after ``wait_deadline`` is
-    not slept: the call fails at once with that `RateLimitError`.
+    A server-requested wait (429) longer than ``max_wait`` (one attempt's
+    timeout), or past the policy's deadline, is not slept: the call fails at
+    once with that `RateLimitError`.
 
     The first attempt runs directly: most calls succeed at once, and building
     the tenacity machinery only after a failure keeps it off the hot path.
@@ -226,7 +225,7 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock, wait_deadline)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock, max_wait)
         result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result
