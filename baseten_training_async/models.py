@@ -234,6 +234,7 @@ SessionTriggerValue = Literal["on_startup", "on_failure", "on_demand"] | NonEmpt
 SessionProviderValue = Literal["vs_code", "cursor", "ssh"] | NonEmptyStr
 SessionAuthProviderValue = Literal["github", "microsoft"] | NonEmptyStr
 CheckpointTargetValue = Literal["trainer", "sampler"] | NonEmptyStr
+LogLevelValue = Literal["DEBUG", "INFO", "WARNING", "ERROR"] | NonEmptyStr
 
 # --------------------------------------------------------------------------- #
 # Request models: what a caller builds to create a job.                       #

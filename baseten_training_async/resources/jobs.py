@@ -15,10 +15,12 @@ from .._fanout import ProgressCallback, run_create_many
 from .._pagination import AsyncPager, log_pages, offset_token_pages, single_page
 from .._polling import wait_for_terminal
 from ..models import (
+    AvailabilityModelValue,
     Checkpoint,
     CheckpointFile,
     JobMetrics,
     JobTombstone,
+    LogLevelValue,
     LogLine,
     QueueContext,
     TrainingCapacity,
@@ -267,7 +269,7 @@ class JobsResource(Resource):
         job_id: str,
         *,
         priority: int | None = None,
-        availability_model: str | None = None,
+        availability_model: AvailabilityModelValue | None = None,
     ) -> TrainingJob:
         """Change the queue priority or the capacity of a pending job.
 
@@ -350,7 +352,7 @@ class JobsResource(Resource):
         *,
         start: TimePoint | None = None,
         end: TimePoint | None = None,
-        min_level: str | None = None,
+        min_level: LogLevelValue | None = None,
         follow: bool = False,
         poll_interval: float = 2.0,
     ) -> AsyncPager[LogLine]:
@@ -364,15 +366,15 @@ class JobsResource(Resource):
             job_id: The job.
             start: From this time; by default from the job's creation.
             end: Until this time; by default until now. Not with ``follow``.
-            min_level: Only lines at or above ``DEBUG``/``INFO``/``WARNING``/``ERROR``.
+            min_level: Only lines at or above this level, e.g. `LogLevel.WARNING`.
             follow: Keep polling for new lines until the job finishes.
             poll_interval: Seconds between polls when following.
         """
         path = wire.JOB_LOGS.path(project_id, job_id)
         if follow and end is not None:
             raise InvalidInputError("end", "cannot be combined with follow=True")
-        if min_level is not None and min_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise InvalidInputError("min_level", "must be DEBUG, INFO, WARNING or ERROR")
+        if min_level is not None:
+            _non_empty("min_level", min_level)  # a level the server adds later is sent too
         _check_interval("poll_interval", poll_interval)
 
         async def fetch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _wire as wire
 from .._errors import InvalidInputError
-from ..models import AuthCode, InteractiveSessionUpdate, SSHCertificate
+from ..models import AuthCode, InteractiveSessionUpdate, SessionTriggerValue, SSHCertificate
 from ._base import Resource, non_empty
 
 __all__ = ["SessionsResource"]
@@ -27,7 +27,7 @@ class SessionsResource(Resource):
         session_id: str,
         *,
         timeout_minutes: int | None = None,
-        trigger: str | None = None,
+        trigger: SessionTriggerValue | None = None,
     ) -> InteractiveSessionUpdate:
         """Extend a session or change when it is created.
 

@@ -149,3 +149,17 @@ async def test_invalid_arguments_are_refused_before_sending(
         await call(client)
     assert info.value.field == field
     assert server.sent == []
+
+
+async def test_a_log_level_the_sdk_does_not_know_is_sent(
+    server: Server, client: AsyncTrainingClient
+) -> None:
+    server.responses.append(json_response(200, {"logs": []}))
+    lines = await client.jobs.logs("p1", "j1", start=0, end=1000, min_level="CRITICAL")
+    assert lines == []
+    (request,) = server.transport.requests
+    assert request.params is not None
+    assert dict(request.params)["min_level"] == "CRITICAL"
+    with pytest.raises(InvalidInputError) as info:
+        client.jobs.logs("p1", "j1", min_level="")
+    assert info.value.field == "min_level"
