@@ -91,7 +91,15 @@ def conformance(session: nox.Session) -> None:
 def coordination(session: nox.Session) -> None:
     # A real redis-server on PATH (.ci/run installs it); the tests fail, never skip, without it.
     install(session, "-e", ".[test,redis]")
-    session.run("pytest", "tests/coordination", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/coordination",
+        "--cov",
+        "--cov-config=tests/coordination/coverage.toml",
+        "--cov-report=term",
+        "--cov-fail-under=85",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

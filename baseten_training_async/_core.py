@@ -150,18 +150,13 @@ class Core:
         self._json_headers = {**self.headers, **_JSON_HEADERS}
 
     def call_deadline(self) -> float | None:
-        """When a call starting now must be over, on the clock; None for never."""
+        """When a call starting now must be over, on the clock; None for never.
+
+        No wait of the call (the 429 gate, pacing, a server-requested wait)
+        may run past it: one that would fails the call at once instead.
+        """
         deadline = self.policy.deadline
         return None if deadline is None else self.clock.monotonic() + deadline
-
-    def attempt_deadline(self, call_deadline: float | None) -> float:
-        """How long the next attempt may wait for the 429 gate or pacing.
-
-        At most one attempt's ``timeout``, and never past the call's deadline:
-        a client-wide cool-down longer than that fails this call at once.
-        """
-        limit = self.clock.monotonic() + self.timeout
-        return limit if call_deadline is None else min(limit, call_deadline)
 
     async def request(
         self,
@@ -195,10 +190,9 @@ class Core:
         call_deadline = self.call_deadline()
 
         async def attempt() -> Response[T]:
-            deadline = self.attempt_deadline(call_deadline)
             if self.shared is not None:
-                await self.shared.acquire(deadline=deadline)
-            await self.flow.acquire(deadline)
+                await self.shared.acquire(deadline=call_deadline)
+            await self.flow.acquire(call_deadline)
             try:
                 response = await self.transport.send(http)
             finally:
@@ -243,5 +237,4 @@ class Core:
             idempotent=route.idempotent,
             method=route.method,
             path=path,
-            max_wait=self.timeout,
         )

@@ -118,10 +118,8 @@ class _Attempts:
         path: str,
         started: float,
         clock: Clock,
-        max_wait: float | None,
     ) -> None:
         self.clock = clock
-        self.max_wait = max_wait
         self.policy = policy
         self.flow = flow
         self.idempotent = idempotent
@@ -138,10 +136,9 @@ class _Attempts:
             if exc.refused_locally:
                 return False  # the wait it needs is more than the call can afford
             # Server-directed and gated client-wide: no budget spent, but a wait
-            # longer than what the call can afford fails it now, carrying the wait.
+            # past the call's deadline fails it now, carrying the wait.
             wait = min(exc.retry_after or 0.0, self.policy.max_retry_after)
-            affordable = self.max_wait is None or wait <= self.max_wait
-            return affordable and not self._past_deadline(state, wait)
+            return not self._past_deadline(state, wait)
         if state.attempt_number > self.policy.max_retries:
             return False  # out of attempts anyway: do not spend a token
         if not self.flow.budget.try_spend():
@@ -192,13 +189,11 @@ async def call_with_retries(
     idempotent: bool,
     method: str,
     path: str,
-    max_wait: float | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop.
 
-    A server-requested wait (429) longer than ``max_wait`` (one attempt's
-    timeout), or past the policy's deadline, is not slept: the call fails at
-    once with that `RateLimitError`.
+    A server-requested wait (429) that would pass the policy's deadline is not
+    slept: the call fails at once with that `RateLimitError`.
 
     The first attempt runs directly: most calls succeed at once, and building
     the tenacity machinery only after a failure keeps it off the hot path.
@@ -225,7 +220,7 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock, max_wait)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock)
         result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result
