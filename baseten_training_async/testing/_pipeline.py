@@ -36,7 +36,6 @@ _JSON = "application/json"
 _MIB = 1024 * 1024
 MAX_BODY = 16 * _MIB
 """Largest request body; larger ones get 413."""
-_MAX_BODY = MAX_BODY
 _MAX_DEPTH = 64  # JSON nesting; the deepest request schema needs 6
 _FAKE_CLOCK_POLL = 0.01  # real seconds between looks at a fake clock with commits due
 _STALL_POLL = 0.05  # real seconds between looks at a stalled connection
@@ -248,7 +247,7 @@ class Pipeline:
             try:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
-                message = f"Request body is larger than {_MAX_BODY // _MIB} MiB"
+                message = f"Request body is larger than {MAX_BODY // _MIB} MiB"
                 return 413, {"message": message}, None, "served"
             except Exception:  # the client went away while we waited
                 return 400, {"message": "request body could not be read"}, None, "client_gone"
