@@ -209,8 +209,11 @@ class FaultSet:
         if kind in ("latency", *DEFERRED_KINDS) and float(filled["delay"]) < 0:
             raise ValueError("delay must not be negative")
         if kind in DEFERRED_KINDS:
-            if filled["clock"] not in _CLOCKS:
-                raise ValueError(f"clock must be one of {_CLOCKS}, got {filled['clock']!r}")
+            clock = filled["clock"]
+            if isinstance(clock, str) and clock not in _CLOCKS:
+                raise ValueError(f"clock must be one of {_CLOCKS} or a clock, got {clock!r}")
+            if not isinstance(clock, str) and not callable(getattr(clock, "monotonic", None)):
+                raise ValueError("clock must be 'real', 'fake' or have a monotonic() method")
             filled["delay"] = float(filled["delay"])
         if kind == "preemption":
             if (

@@ -370,8 +370,12 @@ class FakeTrainingAPI:
         job in a listing once ``delay`` has passed). Each takes ``delay`` and
         ``clock``: ``"real"`` (default) counts ``delay`` in real seconds with
         ``asyncio``; ``"fake"`` counts it on the server's `FakeClock`, so the commit
-        happens once a test advances the clock past it (a request received after
-        that sees it; a fast poll catches clocks that move without requests).
+        happens once a test advances the clock past it; any object with a
+        ``monotonic()`` method (such as the SDK's `VirtualClock`, the one
+        `fake_time` installs) counts it on that clock, so the commit lands after the
+        client's own waits have covered ``delay``. A request received once the time
+        has come sees the commit; a fast poll catches clocks that move without
+        requests.
         `pending_commits` and `wait_for_commits` tell a test when they ran, and
         `RequestRecord.committed_at` when each did.
 
