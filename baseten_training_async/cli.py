@@ -426,16 +426,11 @@ def _more_parsers(groups: _Subparsers) -> None:
 
 def _offline_parsers(groups: _Subparsers) -> None:
     fake = _leaf(groups, "fake-server", "serve the bundled fake Training API (no key needed)")
-    fake.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    fake.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
-    fake.add_argument("--seed", type=int, default=0, help="seed of ids and faults")
-    fake.add_argument("--rate-limit", type=_positive_float, metavar="RPS", help="req/s per key")
-    fake.add_argument(
-        "--speed", type=_positive_float, default=1.0, help="fake seconds per real second"
-    )
-    fake.add_argument(
-        "--job-seconds", type=_positive_float, default=10.0, help="seconds a job runs (10)"
-    )
+    # The same flags as `python -m baseten_training_async.testing` (one declaration);
+    # --api-key is the global option here.
+    from .testing._standalone import add_fake_server_arguments
+
+    add_fake_server_arguments(fake, api_key=False)
     demo = _leaf(
         groups, "demo", "fan out jobs against an in-process fake API with faults", offline=True
     )

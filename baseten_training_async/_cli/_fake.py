@@ -25,7 +25,6 @@ from ._output import Output, ProgressFn, format_log_line, one_line, short_status
 
 __all__ = ["demo", "fake_server"]
 
-DEFAULT_FAKE_KEY: Final = "fake-api-key"
 DEMO_IMAGE: Final = "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
 # Snappier than the SDK's defaults (the fake answers in microseconds), same shape.
 DEMO_RETRIES: Final = RetryPolicy(max_retries=8, initial_backoff=0.05, max_backoff=1.0)
@@ -41,15 +40,7 @@ async def fake_server(args: argparse.Namespace, out: Output) -> int:
     Returns:
         The exit code.
     """
-    api = standalone_api(
-        api_key=args.api_key or DEFAULT_FAKE_KEY,
-        seed=args.seed,
-        host=args.host,
-        port=args.port,
-        speed=args.speed,
-        job_seconds=args.job_seconds,
-        rate_limit=args.rate_limit,
-    )
+    api = standalone_api(args)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         async with api:

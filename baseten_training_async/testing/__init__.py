@@ -21,14 +21,18 @@ Behaviour in brief:
   answers a 5xx it was not told to inject.
 - Projects upsert by name; job creation and recreation always create a new job.
 - Job status is computed from a `FakeClock`: CREATED -> DEPLOYING -> RUNNING -> the
-  outcome (COMPLETED, or FAILED by rule), PENDING while over ``capacity``.
+  outcome (COMPLETED, or FAILED by rule; PREEMPTED under a ``preemption`` fault),
+  PENDING while over ``capacity``. Running jobs save a checkpoint every fifth step.
 - Logs: nanosecond string timestamps, inclusive millisecond windows, ``limit``
   1..1000 (default 500), windows up to 7 days, ``direction`` default ``asc``.
 - Checkpoint files: ``page_size``/``page_token`` offsets, ``next_page_token`` null
   at the end.
 - Errors are ``{"message": ...}``; 429s are ``{"error": ..., "retry_after": N}``
   with a ``Retry-After`` header. Every response carries ``x-request-id``.
-- Faults (`FakeTrainingAPI.inject`) and ids are deterministic under ``seed``.
+- Faults (`FakeTrainingAPI.inject`) and ids are deterministic under ``seed``; the
+  deferred-commit faults (``late_commit``, ``commit_then_drop``,
+  ``commit_then_stall``, ``commit_then_garble``) commit on the server's schedule,
+  whatever the client does meanwhile.
 
 Run it standalone with ``python -m baseten_training_async.testing --port 8000``; use
 it from pytest through `baseten_training_async.testing.pytest_plugin`.

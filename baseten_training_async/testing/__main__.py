@@ -8,7 +8,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ._standalone import standalone_api, stop_on_signals
+from ._standalone import add_fake_server_arguments, standalone_api, stop_on_signals
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,37 +16,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m baseten_training_async.testing",
         description="Serve an in-memory fake of the Baseten Training API until Ctrl-C.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
-    parser.add_argument("--api-key", default="fake-api-key", help="accepted API key")
-    parser.add_argument("--seed", type=int, default=0, help="seed of ids and faults")
-    parser.add_argument("--rate-limit", type=float, default=None, help="requests/s per key")
-    parser.add_argument("--rate-burst", type=int, default=None, help="token bucket size")
-    parser.add_argument("--capacity", type=int, default=None, help="max active jobs")
-    parser.add_argument(
-        "--speed", type=float, default=1.0, help="fake seconds per real second (default 1)"
-    )
-    parser.add_argument(
-        "--job-seconds",
-        type=float,
-        default=10.0,
-        help="seconds a job spends RUNNING (default 10)",
-    )
+    add_fake_server_arguments(parser)
     return parser
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    api = standalone_api(
-        api_key=args.api_key,
-        seed=args.seed,
-        host=args.host,
-        port=args.port,
-        speed=args.speed,
-        job_seconds=args.job_seconds,
-        rate_limit=args.rate_limit,
-        rate_burst=args.rate_burst,
-        capacity=args.capacity,
-    )
+    api = standalone_api(args)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         async with api:

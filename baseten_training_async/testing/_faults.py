@@ -24,6 +24,7 @@ FaultKind = Literal[
     "commit_then_drop",
     "commit_then_stall",
     "commit_then_garble",
+    "preemption",
 ]
 """Kinds of injectable faults (see `FakeTrainingAPI.inject`)."""
 
@@ -47,6 +48,7 @@ _PARAMS: Mapping[str, Mapping[str, Any]] = {
     "late_commit": {"delay": _REQUIRED, "clock": "real"},
     "commit_then_drop": {"delay": 0.0, "clock": "real"},
     "commit_then_stall": {"delay": 0.0, "stall": 30.0, "clock": "real"},
+    "preemption": {"after": 1.0},
     "commit_then_garble": {
         "delay": 0.0,
         "clock": "real",
@@ -60,6 +62,7 @@ DEFERRED_KINDS = frozenset(
 )
 """Kinds whose operation commits on the server's own schedule, apart from the response."""
 _CLOCKS = ("real", "fake")
+_PREEMPTION_ROUTES = frozenset({Route.CREATE_JOB, Route.RECREATE_JOB})
 _KNOWN_ROUTES = frozenset(Route.ALL)
 
 
@@ -179,6 +182,8 @@ class FaultSet:
             raise ValueError("times must be positive (or None for unlimited)")
         if route is None and kind in _PAGED_KINDS:
             route = Route.CHECKPOINT_FILES
+        if route is None and kind == "preemption":
+            route = (Route.CREATE_JOB, Route.RECREATE_JOB)
         routes: frozenset[str] | None = None
         if route is not None:
             routes = frozenset([route] if isinstance(route, str) else route)
@@ -204,9 +209,21 @@ class FaultSet:
         if kind in ("latency", *DEFERRED_KINDS) and float(filled["delay"]) < 0:
             raise ValueError("delay must not be negative")
         if kind in DEFERRED_KINDS:
-            if filled["clock"] not in _CLOCKS:
-                raise ValueError(f"clock must be one of {_CLOCKS}, got {filled['clock']!r}")
+            clock = filled["clock"]
+            if isinstance(clock, str) and clock not in _CLOCKS:
+                raise ValueError(f"clock must be one of {_CLOCKS} or a clock, got {clock!r}")
+            if not isinstance(clock, str) and not callable(getattr(clock, "monotonic", None)):
+                raise ValueError("clock must be 'real', 'fake' or have a monotonic() method")
             filled["delay"] = float(filled["delay"])
+        if kind == "preemption":
+            if (
+                route is not None
+                and set([route] if isinstance(route, str) else route) - _PREEMPTION_ROUTES
+            ):
+                raise ValueError("preemption faults apply to CREATE_JOB and RECREATE_JOB")
+            if float(filled["after"]) < 0:
+                raise ValueError("after must not be negative")
+            filled["after"] = float(filled["after"])
         if kind == "commit_then_stall" and float(filled["stall"]) < 0:
             raise ValueError("stall must not be negative")
         if kind == "commit_then_garble":

@@ -7,7 +7,17 @@ import math
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
 
-from ._models import COMPLETED, DEPLOY_FAILED, FAILED, LOG_LEVELS, STOPPED, LogLine, StoredJob
+from ._models import (
+    COMPLETED,
+    DEPLOY_FAILED,
+    FAILED,
+    LOG_LEVELS,
+    PREEMPTED,
+    STOPPED,
+    LogLine,
+    StoredJob,
+)
+from ._render import checkpoint_file, checkpoint_record
 from ._rules import ApiError
 
 __all__ = ["add_logs", "materialize_logs", "ns", "query_logs"]
@@ -86,6 +96,8 @@ def materialize_logs(job: StoredJob, now: float) -> None:
             new.append(LogLine(ts + 1500, f"step {step}: grad_norm={loss / 3:.4f}", "DEBUG", "0"))
             if step % 5 == 0:
                 new.append(LogLine(ts + 250_000, f"saved checkpoint-{step}", None, "0"))
+                if not job.checkpoints_seeded:
+                    _save_checkpoint(job, step, (ts + 250_000) / 1e9)
             step += 1
         job._log_next_step = step
     if not job._log_final_done and end <= now:
@@ -164,6 +176,17 @@ def query_logs(
     return selected
 
 
+def _save_checkpoint(job: StoredJob, step: int, at: float) -> None:
+    """Record what a ``saved checkpoint-N`` line says: the checkpoint and one file per node."""
+    name = f"checkpoint-{step}"
+    job.checkpoints.append(
+        checkpoint_record(job, len(job.checkpoints), {"checkpoint_id": name}, at)
+    )
+    for node in range(job.node_count):
+        seed = {"relative_file_name": f"rank-{node}/{name}/model.safetensors", "node_rank": node}
+        job.checkpoint_files.append(checkpoint_file(job, len(job.checkpoint_files), seed, at))
+
+
 def _final_line(status: str, ts: int) -> LogLine:
     if status == COMPLETED:
         return LogLine(ts, "Training completed successfully", "INFO", "0")
@@ -171,6 +194,8 @@ def _final_line(status: str, ts: int) -> LogLine:
         return LogLine(ts, "RuntimeError: fake training failure (exit code 1)", "ERROR", "0")
     if status == DEPLOY_FAILED:
         return LogLine(ts, "Failed to deploy: fake image pull error", "ERROR", None)
+    if status == PREEMPTED:
+        return LogLine(ts, "Node preempted: spot capacity reclaimed", "WARNING", None)
     if status == STOPPED:
         return LogLine(ts, "Received stop request; shutting down", "WARNING", "0")
     return LogLine(ts, f"Job reached {status}", "INFO", None)

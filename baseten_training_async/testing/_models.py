@@ -18,6 +18,7 @@ __all__ = [
     "FAILED",
     "LOG_LEVELS",
     "PENDING",
+    "PREEMPTED",
     "RUNNING",
     "STOPPED",
     "TERMINAL_STATUSES",
@@ -39,6 +40,7 @@ COMPLETED: Final = JobStatus.COMPLETED
 FAILED: Final = JobStatus.FAILED
 DEPLOY_FAILED: Final = JobStatus.DEPLOY_FAILED
 STOPPED: Final = JobStatus.STOPPED
+PREEMPTED: Final = JobStatus.PREEMPTED
 
 ACTIVE_STATUSES: Final = JobStatus.ACTIVE
 TERMINAL_STATUSES: Final = JobStatus.TERMINAL
@@ -167,8 +169,12 @@ class StoredJob:
         logs: Log lines, sorted by timestamp (stable).
         log_every: Seconds between generated log lines while RUNNING (None: no
             generated lines).
-        checkpoint_files: Seeded ``CheckpointFile`` objects.
-        checkpoints: Seeded ``TrainingJobCheckpointV1`` objects.
+        checkpoint_files: ``CheckpointFile`` objects, saved or seeded like
+            ``checkpoints`` (one file per node and checkpoint).
+        checkpoints: ``TrainingJobCheckpointV1`` objects: the ones a running job saved
+            (one per ``saved checkpoint-N`` log line), or the ones a test seeded.
+        checkpoints_seeded: A test set the checkpoints or their files; the job no
+            longer adds the ones it saves.
         sessions: Interactive sessions by id (``InteractiveSessionV1`` objects).
     """
 
@@ -192,6 +198,7 @@ class StoredJob:
     log_every: float | None = None
     checkpoint_files: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints_seeded: bool = False
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Log generation progress (private bookkeeping).
     _log_deploy_done: bool = False
@@ -271,6 +278,35 @@ class StoredJob:
             moments.append(self.forced_at)
             horizon = max(horizon, min(now, self.forced_at))
         return max(m for m in moments if m <= horizon or m == self.created_at)
+
+    def transitions(self, until: float) -> list[tuple[float, str]]:
+        """Return the job's status changes up to ``until``, oldest first.
+
+        Args:
+            until: Epoch seconds (normally the fake clock's current time).
+
+        Returns:
+            ``(epoch_seconds, status)`` pairs, starting with the status at creation.
+        """
+        probes = [self.created_at]
+        if self.released_at is not None:
+            t = self.timings
+            start = self.released_at
+            probes += [start, start + t.created, start + t.created + t.deploying]
+            probes.append(start + t.created + t.deploying + t.running)
+        for extra in (self.stopped_at, self.forced_at):
+            if extra is not None:
+                probes.append(extra)
+        moments: list[tuple[float, str]] = []
+        seen = None
+        for moment in sorted(set(probes)):
+            if moment > until:
+                break
+            status = self.status_at(moment)
+            if status != seen:
+                moments.append((moment, status))
+                seen = status
+        return moments
 
     @property
     def gpu_type(self) -> str | None:

@@ -36,7 +36,6 @@ _JSON = "application/json"
 _MIB = 1024 * 1024
 MAX_BODY = 16 * _MIB
 """Largest request body; larger ones get 413."""
-_MAX_BODY = MAX_BODY
 _MAX_DEPTH = 64  # JSON nesting; the deepest request schema needs 6
 _FAKE_CLOCK_POLL = 0.01  # real seconds between looks at a fake clock with commits due
 _STALL_POLL = 0.05  # real seconds between looks at a stalled connection
@@ -45,10 +44,11 @@ _STALL_POLL = 0.05  # real seconds between looks at a stalled connection
 class _PendingCommit:
     """An operation a deferred-commit fault holds until its time comes."""
 
-    __slots__ = ("due", "future", "run")
+    __slots__ = ("due", "future", "read", "run")
 
-    def __init__(self, run: Callable[[], _Result]) -> None:
+    def __init__(self, run: Callable[[], _Result], read: Callable[[], float]) -> None:
         self.run = run
+        self.read = read  # the clock the delay is counted on
         self.due = 0.0
         self.future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
 
@@ -66,6 +66,10 @@ class _PendingCommit:
         """The server stopped or was reset first: the operation never runs."""
         if not self.future.done():
             self.future.cancel()
+
+
+def _never() -> float:
+    return 0.0
 
 
 def _too_deep(value: object) -> bool:
@@ -248,7 +252,7 @@ class Pipeline:
             try:
                 raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
-                message = f"Request body is larger than {_MAX_BODY // _MIB} MiB"
+                message = f"Request body is larger than {MAX_BODY // _MIB} MiB"
                 return 413, {"message": message}, None, "served"
             except Exception:  # the client went away while we waited
                 return 400, {"message": "request body could not be read"}, None, "client_gone"
@@ -314,13 +318,18 @@ class Pipeline:
             status, payload, headers, outcome = prepared
             return self._respond(record, status, payload, outcome, headers)
         params = fault.params
-        pending = _PendingCommit(lambda: self._commit(op, handler, prepared, record))
-        if params["clock"] == "fake":
-            pending.due = self.clock.now() + params["delay"]
-            self._fake_due.append(pending)
-            runner = self._commit_on_fake_clock(pending)
-        else:
+        clock = params["clock"]
+        if clock == "real":
+            pending = _PendingCommit(lambda: self._commit(op, handler, prepared, record), _never)
             runner = self._commit_after(pending, params["delay"])
+        else:
+            read = self.clock.now if clock == "fake" else clock.monotonic
+            pending = _PendingCommit(lambda: self._commit(op, handler, prepared, record), read)
+            pending.due = read() + params["delay"]
+            self._fake_due.append(pending)
+            runner = self._commit_on_fake_clock(
+                pending, speed=self.clock.speed if clock == "fake" else 0.0
+            )
         task = asyncio.get_running_loop().create_task(runner)
         self._commit_tasks.add(task)
         task.add_done_callback(self._commit_tasks.discard)
@@ -352,27 +361,26 @@ class Pipeline:
         finally:
             pending.abandon()
 
-    async def _commit_on_fake_clock(self, pending: _PendingCommit) -> None:
+    async def _commit_on_fake_clock(self, pending: _PendingCommit, *, speed: float) -> None:
         # Requests fire due commits first (`_fire_due`); this covers a clock that moves
-        # without requests (advanced by a test, or a real-time clock).
-        clock = self.clock
+        # without requests (advanced by a test, slept on by a client, or a real-time
+        # clock running at ``speed``).
         try:
             while not pending.future.done():
-                remaining = pending.due - clock.now()
+                remaining = pending.due - pending.read()
                 if remaining <= 0:
                     self._fire_due()
                     break
-                step = remaining / clock.speed if clock.is_real else _FAKE_CLOCK_POLL
+                step = remaining / speed if speed > 0 else _FAKE_CLOCK_POLL
                 await asyncio.sleep(min(step, _FAKE_CLOCK_POLL))
         finally:
             pending.abandon()
 
     def _fire_due(self) -> None:
-        """Commit every fake-clock deferred commit whose time has come, in due order."""
+        """Commit every clock-counted deferred commit whose time has come, in due order."""
         if not self._fake_due:
             return
-        now = self.clock.now()
-        due = sorted((p for p in self._fake_due if p.due <= now), key=lambda p: p.due)
+        due = sorted((p for p in self._fake_due if p.due <= p.read()), key=lambda p: p.due)
         for pending in due:
             self._fake_due.remove(pending)
             pending.fire()

@@ -21,6 +21,8 @@ from ._faults import Fault, FaultKind, FaultSet
 from ._handlers import HANDLERS
 from ._logstore import add_logs, materialize_logs
 from ._models import (
+    ACTIVE_STATUSES,
+    PREEMPTED,
     FakeStats,
     JobTimings,
     LogLine,
@@ -356,6 +358,10 @@ class FakeTrainingAPI:
           to the request's ``page_token`` (route defaults to ``CHECKPOINT_FILES``).
         - ``"empty_page"``: checkpoint_files answers an empty page with a non-null
           ``next_page_token`` (route defaults to ``CHECKPOINT_FILES``).
+        - ``"preemption"``: the job the create (or recreate) makes ends
+          ``TRAINING_JOB_PREEMPTED`` after ``after`` fake seconds of RUNNING (default
+          1), as on spot capacity; the request itself succeeds (route defaults to
+          ``CREATE_JOB`` and ``RECREATE_JOB``). `preempt` ends a job that way now.
 
         Deferred commits, the faults of a real network in front of a real server: the
         request is authenticated, read and validated at once, then the operation runs
@@ -364,8 +370,12 @@ class FakeTrainingAPI:
         job in a listing once ``delay`` has passed). Each takes ``delay`` and
         ``clock``: ``"real"`` (default) counts ``delay`` in real seconds with
         ``asyncio``; ``"fake"`` counts it on the server's `FakeClock`, so the commit
-        happens once a test advances the clock past it (a request received after
-        that sees it; a fast poll catches clocks that move without requests).
+        happens once a test advances the clock past it; any object with a
+        ``monotonic()`` method (such as the SDK's `VirtualClock`, the one
+        `fake_time` installs) counts it on that clock, so the commit lands after the
+        client's own waits have covered ``delay``. A request received once the time
+        has come sees the commit; a fast poll catches clocks that move without
+        requests.
         `pending_commits` and `wait_for_commits` tell a test when they ran, and
         `RequestRecord.committed_at` when each did.
 
@@ -482,6 +492,37 @@ class FakeTrainingAPI:
         """
         self._store.force_status(self._store.any_job(job_id), status, self.clock.now())
 
+    def preempt(self, job_id: str) -> None:
+        """End an active job ``TRAINING_JOB_PREEMPTED`` now, as a reclaimed spot node would.
+
+        Args:
+            job_id: Job id.
+
+        Raises:
+            ValueError: The job has already ended.
+        """
+        now = self.clock.now()
+        self._store.tick(now)
+        job = self._store.any_job(job_id)
+        status = job.status_at(now)
+        if status not in ACTIVE_STATUSES:
+            raise ValueError(f"job {job_id} already ended ({status})")
+        materialize_logs(job, now)  # what it logged (and saved) until now stays
+        self._store.force_status(job, PREEMPTED, now)
+
+    def status_history(self, job_id: str) -> list[tuple[float, str]]:
+        """Return every status change of a job on the fake clock so far.
+
+        Args:
+            job_id: Job id.
+
+        Returns:
+            ``(epoch_seconds, status)`` pairs, oldest first, starting at creation.
+        """
+        now = self.clock.now()
+        self._store.tick(now)
+        return self._store.any_job(job_id).transitions(now)
+
     def add_logs(self, job_id: str, lines: Iterable[LogLineLike | Mapping[str, Any]]) -> None:
         """Add log lines to a job and switch off its generated lines.
 
@@ -512,8 +553,11 @@ class FakeTrainingAPI:
         """Configure generated log lines for a job.
 
         While RUNNING, the job logs a ``step N`` INFO line (plus a DEBUG line in the
-        same millisecond, and every 5th step a line without level) each ``every``
-        fake seconds, with lines at deploy start, run start and the end.
+        same millisecond, and every 5th step a ``saved checkpoint-N`` line without
+        level) each ``every`` fake seconds, with lines at deploy start, run start and
+        the end. Each ``saved checkpoint-N`` line also records that checkpoint (and
+        one file per node), served by the checkpoint endpoints, unless a test seeded
+        them with `set_checkpoints` or `set_checkpoint_files`.
 
         Args:
             job_id: Job id.
@@ -539,7 +583,7 @@ class FakeTrainingAPI:
     def set_checkpoint_files(
         self, job_id: str, files: int | Sequence[str | Mapping[str, Any]]
     ) -> None:
-        """Seed the files served by ``GET .../checkpoint_files``.
+        """Seed the files served by ``GET .../checkpoint_files`` (replaces saved ones).
 
         Args:
             job_id: Job id.
@@ -550,9 +594,10 @@ class FakeTrainingAPI:
         seeds = generated_checkpoint_names(files) if isinstance(files, int) else files
         now = self.clock.now()
         job.checkpoint_files = [checkpoint_file(job, i, s, now) for i, s in enumerate(seeds)]
+        job.checkpoints_seeded = True
 
     def set_checkpoints(self, job_id: str, checkpoints: int | Sequence[Mapping[str, Any]]) -> None:
-        """Seed the checkpoints served by ``GET .../checkpoints``.
+        """Seed the checkpoints served by ``GET .../checkpoints`` (replaces saved ones).
 
         Args:
             job_id: Job id.
@@ -565,6 +610,7 @@ class FakeTrainingAPI:
         )
         now = self.clock.now()
         job.checkpoints = [checkpoint_record(job, i, s, now) for i, s in enumerate(seeds)]
+        job.checkpoints_seeded = True
 
     # -- deferred commits ------------------------------------------------------------------
 

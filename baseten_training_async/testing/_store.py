@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 import string
@@ -15,6 +16,7 @@ from ._models import (
     FAILED,
     LOG_LEVELS,
     PENDING,
+    PREEMPTED,
     STOPPED,
     TERMINAL_STATUSES,
     JobTimings,
@@ -308,6 +310,7 @@ class Store:
         now: float,
         *,
         recreated_from: str | None = None,
+        preempt_after: float | None = None,
     ) -> StoredJob:
         """Create (submit) a job.
 
@@ -316,6 +319,8 @@ class Store:
             spec: The ``training_job`` object (defaults filled); stored as is.
             now: Current fake time.
             recreated_from: Source job id for recreations.
+            preempt_after: End ``TRAINING_JOB_PREEMPTED`` after this many fake seconds
+                of RUNNING (None: the outcome rule decides).
 
         Returns:
             The new job (PENDING when over capacity, CREATED otherwise).
@@ -328,6 +333,10 @@ class Store:
         outcome = self.outcome(spec)
         if outcome not in TERMINAL_STATUSES and not outcome.startswith("TRAINING_JOB_"):
             raise ApiError(500, f"outcome rule returned an invalid status {outcome!r}")
+        timings = self.timings
+        if preempt_after is not None:
+            outcome = PREEMPTED
+            timings = dataclasses.replace(timings, running=min(timings.running, preempt_after))
         self._seq += 1
         name = spec.get("name")
         priority = spec.get("priority")
@@ -339,7 +348,7 @@ class Store:
             name=name if isinstance(name, str) else None,
             seq=self._seq,
             created_at=now,
-            timings=self.timings,
+            timings=timings,
             outcome=outcome,
             priority=priority if isinstance(priority, int) else 0,
             availability_model=str(

@@ -15,7 +15,14 @@ import aiohttp
 import msgspec
 import pytest
 
-from baseten_training_async.testing import FakeClock, FakeTrainingAPI, Route
+from baseten_training_async import AsyncTrainingClient, Image, TrainingJobSpec
+from baseten_training_async.testing import (
+    FakeClock,
+    FakeTrainingAPI,
+    Route,
+    VirtualClock,
+    fake_time,
+)
 
 T0 = 1_700_000_000.0
 DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError)
@@ -248,6 +255,7 @@ async def test_stop_and_reset_drop_commits_not_yet_made(clock: FakeClock) -> Non
         ("late_commit", {}, TypeError),
         ("late_commit", {"delay": -1}, ValueError),
         ("commit_then_drop", {"clock": "wall"}, ValueError),
+        ("commit_then_drop", {"clock": object()}, ValueError),
         ("commit_then_stall", {"stall": -1}, ValueError),
         ("commit_then_garble", {"status": 500}, ValueError),
         ("commit_then_drop", {"stall": 1}, TypeError),
@@ -259,3 +267,41 @@ async def test_parameters_are_checked(
     with pytest.raises(error):
         api.inject(kind, **params)
     assert api.faults == []
+
+
+async def test_delay_on_a_client_clock_commits_when_that_clock_gets_there(
+    api: FakeTrainingAPI, http: aiohttp.ClientSession, project: str
+) -> None:
+    virtual = VirtualClock(start=100.0)
+    api.inject("commit_then_stall", route=Route.CREATE_JOB, delay=20, clock=virtual, times=1)
+    await create_timing_out(http, project, "virtual")
+    assert await listed_names(http, project) == []
+    virtual.advance(19)
+    assert await listed_names(http, project) == []
+    virtual.advance(1)
+    assert await listed_names(http, project) == ["virtual"]
+
+
+async def test_a_late_commit_on_the_testing_clock_is_adopted_by_the_sdk(
+    api: FakeTrainingAPI, project: str
+) -> None:
+    """20 s late on the SDK's own virtual clock: reconciliation finds it, no resend."""
+    with fake_time() as virtual:
+        api.inject("late_commit", route=Route.CREATE_JOB, delay=20, clock=virtual, times=1)
+        async with AsyncTrainingClient(
+            api.api_key, base_url=api.url, timeout=0.3, commit_window=60
+        ) as client:
+            started = time.monotonic()
+            job = await client.jobs.create(
+                project, TrainingJobSpec(name="late-20", image=Image(base_image="x"))
+            )
+            elapsed = time.monotonic() - started
+    assert job.name == "late-20"
+    assert [j.name for j in api.jobs.values()] == ["late-20"]  # one job: adopted, not resent
+    creates = api.requests_for(Route.CREATE_JOB)
+    assert len(creates) == 1
+    print(
+        f"\nlate_commit 20 s on the virtual clock: {len(api.requests)} requests, "
+        f"{len(api.requests_for(Route.LIST_JOBS))} listings, 0 resends, "
+        f"{elapsed:.2f}s wall, virtual clock +{virtual.monotonic():.1f}s"
+    )

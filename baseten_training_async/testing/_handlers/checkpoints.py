@@ -1,18 +1,26 @@
-"""Checkpoints and their files (offset-paged)."""
+"""Checkpoints and their files (offset-paged): the ones a running job has saved by now."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .._context import Call, Handler, ServerState, job_of
+from .._logstore import materialize_logs
+from .._models import StoredJob
 from .._render import render_job
 from .._routes import Route
 
 __all__ = ["HANDLERS"]
 
 
-def checkpoints(state: ServerState, call: Call) -> dict[str, Any]:
+def _saved_so_far(state: ServerState, call: Call) -> StoredJob:
     job = job_of(state, call)
+    materialize_logs(job, call.now)  # each "saved checkpoint-N" line records one
+    return job
+
+
+def checkpoints(state: ServerState, call: Call) -> dict[str, Any]:
+    job = _saved_so_far(state, call)
     return {
         "training_job": render_job(state.store, job, call.now),
         "checkpoints": list(job.checkpoints),
@@ -20,7 +28,7 @@ def checkpoints(state: ServerState, call: Call) -> dict[str, Any]:
 
 
 def checkpoint_files(state: ServerState, call: Call) -> dict[str, Any]:
-    job = job_of(state, call)
+    job = _saved_so_far(state, call)
     size = int(call.query.get("page_size", 1000))
     token = int(call.query.get("page_token", 0))
     files = job.checkpoint_files

@@ -20,9 +20,17 @@ def list_jobs(state: ServerState, call: Call) -> dict[str, Any]:
     return {"training_project": render_project(store, project, call.now), "training_jobs": jobs}
 
 
+def _preempt_after(call: Call) -> float | None:
+    """Running seconds before preemption when a ``preemption`` fault was drawn."""
+    fault = call.fault
+    return float(fault.params["after"]) if fault and fault.kind == "preemption" else None
+
+
 def create_job(state: ServerState, call: Call) -> dict[str, Any]:
     project = state.store.project(call.path["training_project_id"])
-    job = state.store.create_job(project, call.body["training_job"], call.now)
+    job = state.store.create_job(
+        project, call.body["training_job"], call.now, preempt_after=_preempt_after(call)
+    )
     state.stats.jobs_created += 1
     return {"training_job": render_job(state.store, job, call.now)}
 
@@ -67,7 +75,11 @@ def recreate_job(state: ServerState, call: Call) -> dict[str, Any]:
     source = job_of(state, call)
     project = state.store.projects[source.project_id]
     job = state.store.create_job(
-        project, copy.deepcopy(source.spec), call.now, recreated_from=source.id
+        project,
+        copy.deepcopy(source.spec),
+        call.now,
+        recreated_from=source.id,
+        preempt_after=_preempt_after(call),
     )
     state.stats.jobs_created += 1
     state.stats.jobs_recreated += 1

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .._context import Call, Handler, ServerState, job_of
-from .._models import ACTIVE_STATUSES, PENDING, StoredJob, Team
+from .._models import ACTIVE_STATUSES, PENDING, Team
 from .._render import iso
 from .._routes import Route
 from .._rules import MAX_TIMEOUT_MINUTES, ApiError, session_minutes
@@ -225,7 +225,7 @@ def queue_context(state: ServerState, call: Call) -> dict[str, Any]:
     ]
     events = []
     for member in involved:
-        for moment, status in _transitions(member, window_end):
+        for moment, status in member.transitions(window_end):
             if submitted <= moment <= window_end:
                 events.append((moment, member.seq, member, status))
     events.sort(key=lambda event: (event[0], event[1]))
@@ -275,29 +275,6 @@ def blob_credentials(state: ServerState, call: Call) -> dict[str, Any]:
         "s3_key": f"training/uploads/blob-{state.blob_seq:06d}.tgz",
         "s3_bucket": "fake-baseten-training",
     }
-
-
-def _transitions(job: StoredJob, until: float) -> list[tuple[float, str]]:
-    """Status changes of a job up to ``until`` (a diagnostic reconstruction)."""
-    moments: list[tuple[float, str]] = []
-    seen = None
-    probes = [job.created_at]
-    if job.released_at is not None:
-        t = job.timings
-        start = job.released_at
-        probes += [start, start + t.created, start + t.created + t.deploying]
-        probes.append(start + t.created + t.deploying + t.running)
-    for extra in (job.stopped_at, job.forced_at):
-        if extra is not None:
-            probes.append(extra)
-    for moment in sorted(set(probes)):
-        if moment > until:
-            break
-        status = job.status_at(moment)
-        if status != seen:
-            moments.append((moment, status))
-            seen = status
-    return moments
 
 
 HANDLERS: dict[str, Handler] = {
