@@ -14,6 +14,7 @@ from ._errors import (
     ConflictError,
     InternalServerError,
     InvalidInputError,
+    JobFailedError,
     NotFoundError,
     PaginationError,
     PermissionDeniedError,
@@ -30,6 +31,7 @@ from ._retry import RetryPolicy
 from ._sync import SyncPager, SyncResource, TrainingClient
 from ._transport import HTTPRequest, HTTPResponse, Transport
 from ._version import __version__
+from ._watch import JobEvent, PollSettings, WaitManyResult
 from .models import (
     Accelerator,
     ActiveJobAtSubmit,
@@ -54,6 +56,7 @@ from .models import (
     DockerAuth,
     DockerAuthMethod,
     FileSummary,
+    FinishedJob,
     GcpOidcDockerAuth,
     GcpServiceAccountJsonDockerAuth,
     GitInfo,
@@ -150,6 +153,7 @@ __all__ = [
     "DockerAuthMethod",
     "DuplicateJobWarning",
     "FileSummary",
+    "FinishedJob",
     "FlowControl",
     "GcpOidcDockerAuth",
     "GcpServiceAccountJsonDockerAuth",
@@ -164,6 +168,8 @@ __all__ = [
     "InteractiveSessionUpdate",
     "InternalServerError",
     "InvalidInputError",
+    "JobEvent",
+    "JobFailedError",
     "JobMetrics",
     "JobNodeMetrics",
     "JobStatus",
@@ -178,6 +184,7 @@ __all__ = [
     "PaginationError",
     "PendingJobAheadAtSubmit",
     "PermissionDeniedError",
+    "PollSettings",
     "ProgressCallback",
     "ProjectTombstone",
     "ProjectsResource",
@@ -215,6 +222,7 @@ __all__ = [
     "TrussUserEnv",
     "UnprocessableEntityError",
     "User",
+    "WaitManyResult",
     "WaitTimeoutError",
     "WeightAuth",
     "WeightAuthMethod",

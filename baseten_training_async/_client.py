@@ -24,6 +24,7 @@ from ._transport import Transport
 from ._version import __version__
 from .coordination import Coordinator, InProcessCoordinator
 from .coordination._base import BoundCoordinator
+from ._watch import PollSettings, StatusPoller
 from .resources.artifacts import ArtifactsResource
 from .resources.capacity import CapacityResource
 from .resources.jobs import JobsResource
@@ -56,6 +57,8 @@ class ClientStats:
         retries: Retries spent from the retry budget.
         retries_refused: Retries the budget refused.
         in_flight: Attempts in flight right now.
+        status_listings: Job listings the shared status poller sent (waits, watches).
+        status_lookups: Jobs it fetched one by one (missing from a listing).
     """
 
     reconciliations: int
@@ -69,6 +72,8 @@ class ClientStats:
     retries: int
     retries_refused: int
     in_flight: int
+    status_listings: int = 0
+    status_lookups: int = 0
 
 
 def _check_header_value(field: str, value: str) -> str:
@@ -189,6 +194,7 @@ class AsyncTrainingClient:
         on_unknown_outcome: Literal["reconcile", "raise"] = "reconcile",
         stop_duplicates: bool = False,
         coordinator: Coordinator | None = None,
+        poll: PollSettings | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BASETEN_API_KEY")
         if not key:
@@ -238,15 +244,18 @@ class AsyncTrainingClient:
             stop_duplicates=stop_duplicates,
             leases=shared,
         )
+        if poll is not None and not isinstance(poll, PollSettings):
+            raise InvalidInputError("poll", "must be a PollSettings")
         self._owns_transport = transport is None
-        self._attach(core, reconciler)
+        self._attach(core, reconciler, StatusPoller(poll or PollSettings()))
 
-    def _attach(self, core: Core, reconciler: Reconciler) -> None:
+    def _attach(self, core: Core, reconciler: Reconciler, poller: StatusPoller) -> None:
         """The one place a client (or a view of one) gets its state."""
         self._core = core
         self._reconciler = reconciler
+        self._poller = poller
         self.projects = ProjectsResource(core, reconciler)
-        self.jobs = JobsResource(core, reconciler)
+        self.jobs = JobsResource(core, reconciler, poller)
         self.teams = TeamsResource(core, reconciler)
         self.capacity = CapacityResource(core, reconciler)
         self.artifacts = ArtifactsResource(core, reconciler)
@@ -277,6 +286,11 @@ class AsyncTrainingClient:
         return self._core.clock
 
     @property
+    def poll_settings(self) -> PollSettings:
+        """How often waits and watches list job statuses."""
+        return self._poller.settings
+
+    @property
     def commit_window(self) -> float:
         """Seconds a create with an unknown outcome may still be committed by the server."""
         return self._reconciler.commit_window
@@ -297,6 +311,8 @@ class AsyncTrainingClient:
             retries=flow.budget.spent,
             retries_refused=flow.budget.refused,
             in_flight=flow.in_flight,
+            status_listings=self._poller.stats.listings,
+            status_lookups=self._poller.stats.lookups,
         )
 
     def with_options(
@@ -318,12 +334,16 @@ class AsyncTrainingClient:
             changes["policy"] = dataclasses.replace(core.policy, max_retries=max_retries)
         view = AsyncTrainingClient.__new__(AsyncTrainingClient)
         view._owns_transport = False
-        view._attach(dataclasses.replace(core, **changes), self._reconciler)  # type: ignore[arg-type]
+        view._attach(dataclasses.replace(core, **changes), self._reconciler, self._poller)  # type: ignore[arg-type]
         return view
 
     async def aclose(self) -> None:
-        """Close the connection pool and the coordinator. Safe to call more than once."""
+        """Close the connection pool and the coordinator. Safe to call more than once.
+
+        Waits and watches still running raise `ClientClosedError`.
+        """
         try:
+            await self._poller.aclose()
             await self._core.transport.aclose()
         finally:
             if self._reconciler.leases is not None:

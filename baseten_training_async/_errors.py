@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from ._dates import parse_http_date
-from .models import TrainingJob, TrainingJobSpec
+from .models import LogLine, TrainingJob, TrainingJobSpec
 
 __all__ = [
     "APIConnectionError",
@@ -28,6 +28,7 @@ __all__ = [
     "ConflictError",
     "InternalServerError",
     "InvalidInputError",
+    "JobFailedError",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -246,11 +247,31 @@ class WaitTimeoutError(BasetenError, TimeoutError):
 
     Attributes:
         job: The last state of the job that was seen.
+        reason: ``"timeout"`` (the whole wait), ``"max_pending"`` or
+            ``"max_running"`` (the job's time in that phase).
     """
 
-    def __init__(self, message: str, *, job: TrainingJob) -> None:
+    def __init__(self, message: str, *, job: TrainingJob, reason: str = "timeout") -> None:
         super().__init__(message)
         self.job = job
+        self.reason = reason
+
+
+class JobFailedError(BasetenError):
+    """A waited-on job failed and the caller asked to raise on failure.
+
+    Raised by ``wait(..., raise_on_failure=True)`` and ``wait_many`` for a job
+    that ended ``TRAINING_JOB_FAILED``, ``_DEPLOY_FAILED`` or ``_PREEMPTED``.
+
+    Attributes:
+        job: The failed job.
+        log_tail: Its last log lines (as many as ``log_tail=`` asked for), oldest first.
+    """
+
+    def __init__(self, message: str, *, job: TrainingJob, log_tail: list[LogLine]) -> None:
+        super().__init__(message)
+        self.job = job
+        self.log_tail = log_tail
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

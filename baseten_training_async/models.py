@@ -84,6 +84,7 @@ __all__ = [
     "Team",
     "TeamGpuCapacity",
     "TrainingCapacity",
+    "FinishedJob",
     "TrainingJob",
     "TrainingJobSpec",
     "TrainingProject",
@@ -576,6 +577,20 @@ class TrainingJob(_Response):
     def is_terminal(self) -> bool:
         """Whether the job has finished (an unknown status counts as finished)."""
         return JobStatus.is_terminal(self.current_status)
+
+
+class FinishedJob(TrainingJob):
+    """A job as a wait left it: terminal, with what the wait learnt about it.
+
+    Attributes:
+        log_tail: The last log lines of a failed job, oldest first, when the
+            wait asked for them (``log_tail=N``); None otherwise.
+        stopped_for: Why the wait stopped the job (``"timeout"``,
+            ``"max_pending"``, ``"max_running"``); None if it did not.
+    """
+
+    log_tail: list[LogLine] | None = None
+    stopped_for: str | None = None
 
 
 class TrainingProject(_Response):

@@ -11,6 +11,7 @@ from .._codec import ENCODER
 from .._core import Core
 from .._errors import InvalidInputError
 from .._reconcile import Reconciler
+from .._watch import PollSettings, StatusPoller
 
 __all__ = ["Resource", "checked_struct", "non_empty"]
 
@@ -20,11 +21,15 @@ S = TypeVar("S", bound=msgspec.Struct)
 class Resource:
     """Base class of the resource groups."""
 
-    __slots__ = ("_core", "_reconciler")
+    __slots__ = ("_core", "_poller", "_reconciler")
 
-    def __init__(self, core: Core, reconciler: Reconciler) -> None:
+    def __init__(
+        self, core: Core, reconciler: Reconciler, poller: StatusPoller | None = None
+    ) -> None:
         self._core = core
         self._reconciler = reconciler
+        # The client hands every view its one poller; a resource built alone gets its own.
+        self._poller = poller if poller is not None else StatusPoller(PollSettings())
 
 
 def _field_path(error: msgspec.ValidationError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -13,11 +13,20 @@ from .._codec import has_control_characters
 from .._errors import BasetenError, InvalidInputError, NotFoundError
 from .._fanout import ProgressCallback, run_create_many
 from .._pagination import AsyncPager, log_pages, offset_token_pages, single_page
-from .._polling import wait_for_terminal
+from .._watch import (
+    JobEvent,
+    Limits,
+    ReturnWhen,
+    WaitManyResult,
+    wait_job,
+    wait_jobs,
+    watch_jobs,
+)
 from ..models import (
     AvailabilityModelValue,
     Checkpoint,
     CheckpointFile,
+    FinishedJob,
     JobMetrics,
     JobTombstone,
     LogLevelValue,
@@ -401,28 +410,163 @@ class JobsResource(Resource):
         job_id: str,
         *,
         timeout: float | None = None,
-        poll_interval: float = 10.0,
+        poll_interval: float | None = None,
         on_status_change: Callable[[TrainingJob], object] | None = None,
-    ) -> TrainingJob:
-        """Poll until the job reaches a terminal status and return it.
+        on_timeout: Literal["raise", "stop"] = "raise",
+        max_pending: float | None = None,
+        max_running: float | None = None,
+        raise_on_failure: bool = False,
+        log_tail: int = 0,
+    ) -> FinishedJob:
+        """Wait until the job reaches a terminal status and return it.
 
-        An unknown status counts as terminal, so a new server-side status never
-        makes this hang.
+        Concurrent waits for jobs of one project share one listing per poll
+        interval (see `PollSettings`), however many there are. An unknown
+        status counts as terminal, so a new server-side status never makes
+        this hang.
+
+        Args:
+            project_id: The job's project.
+            job_id: The job.
+            timeout: Seconds for the whole wait (None: no limit).
+            poll_interval: Poll at least this often; by default the interval
+                adapts within the client's ``poll`` settings.
+            on_status_change: Called with the job each time its status changes.
+            on_timeout: When ``timeout``, ``max_pending`` or ``max_running``
+                passes: ``"raise"`` `WaitTimeoutError`, or ``"stop"`` the job
+                and return it (``.stopped_for`` says which limit).
+            max_pending: Seconds the job may take to start RUNNING.
+            max_running: Seconds the job may run.
+            raise_on_failure: Raise `JobFailedError` if the job fails
+                (FAILED, DEPLOY_FAILED, PREEMPTED).
+            log_tail: For a failed job, fetch its last this-many log lines
+                (into ``.log_tail``, or the error's).
 
         Raises:
-            WaitTimeoutError: ``timeout`` passed first; ``.job`` is the last state seen.
+            WaitTimeoutError: A limit passed with ``on_timeout="raise"``;
+                ``.job`` is the last state seen and ``.reason`` the limit.
+            JobFailedError: The job failed and ``raise_on_failure`` is set.
         """
-        if timeout is not None:
-            _check_interval("timeout", timeout)
-        _check_interval("poll_interval", poll_interval)
+        if on_timeout not in ("raise", "stop"):
+            raise InvalidInputError("on_timeout", "must be 'raise' or 'stop'")
+        limits = Limits(timeout, max_pending, max_running, on_timeout)
+        _check_optional_interval("poll_interval", poll_interval)
         wire.GET_JOB.path(project_id, job_id)  # refuse bad ids before the first poll
-        return await wait_for_terminal(
-            lambda: self.retrieve(project_id, job_id),
-            timeout=timeout,
+        return await wait_job(
+            self._poller,
+            self._core,
+            project_id,
+            job_id,
+            limits=limits,
             poll_interval=poll_interval,
             on_status_change=on_status_change,
-            clock=self._core.clock,
+            log_lines=_check_log_tail(log_tail),
+            raise_on_failure=raise_on_failure,
         )
+
+    async def wait_many(
+        self,
+        project_id: str,
+        job_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        return_when: ReturnWhen = "ALL_COMPLETED",
+        on_timeout: Literal["return", "raise", "stop"] = "return",
+        max_pending: float | None = None,
+        max_running: float | None = None,
+        raise_on_failure: bool = False,
+        log_tail: int = 0,
+        poll_interval: float | None = None,
+        on_event: Callable[[JobEvent], object] | None = None,
+    ) -> WaitManyResult:
+        """Wait for many jobs of a project, in the spirit of `asyncio.wait`.
+
+        ``done, pending = await client.jobs.wait_many(p, ids)``: ``done`` maps
+        each finished job's id to it (`FinishedJob`), ``pending`` each other
+        job's id to its last state seen; both in the order of ``job_ids``.
+        Every job is watched through the client's one listing per interval.
+
+        Args:
+            project_id: The jobs' project.
+            job_ids: The jobs.
+            timeout: Seconds to wait; then the result is returned as it stands
+                (``on_timeout="return"``), raised, or the rest are stopped.
+            return_when: ``"ALL_COMPLETED"``, ``"FIRST_COMPLETED"`` (any
+                terminal status) or ``"FIRST_FAILED"`` (FAILED, DEPLOY_FAILED,
+                PREEMPTED; or all done).
+            on_timeout: ``"return"``, ``"raise"`` or ``"stop"``; the caps need
+                ``"raise"`` or ``"stop"``.
+            max_pending: Seconds a job may take to start RUNNING.
+            max_running: Seconds a job may run.
+            raise_on_failure: Raise `JobFailedError` for the first failed job.
+            log_tail: Last log lines to fetch for each failed job.
+            poll_interval: Poll at least this often.
+            on_event: Called with each `JobEvent` of these jobs.
+
+        Raises:
+            WaitTimeoutError: A limit passed with ``on_timeout="raise"``.
+            JobFailedError: A job failed and ``raise_on_failure`` is set.
+        """
+        if isinstance(job_ids, str):
+            raise InvalidInputError("job_ids", "must be a list of job ids, not one string")
+        ids = builtins.list(job_ids)
+        for job_id in ids:
+            wire.GET_JOB.path(project_id, job_id)
+        limits = Limits(timeout, max_pending, max_running, on_timeout)
+        _check_optional_interval("poll_interval", poll_interval)
+        return await wait_jobs(
+            self._poller,
+            self._core,
+            project_id,
+            ids,
+            limits=limits,
+            return_when=return_when,
+            poll_interval=poll_interval,
+            on_event=on_event,
+            log_lines=_check_log_tail(log_tail),
+            raise_on_failure=raise_on_failure,
+        )
+
+    def watch(
+        self,
+        project_id: str,
+        *,
+        job_ids: Iterable[str] | None = None,
+        poll_interval: float | None = None,
+    ) -> AsyncIterator[JobEvent]:
+        """Status changes of jobs as they are seen: ``async for event in client.jobs.watch(p)``.
+
+        Each `JobEvent` carries the job, its previous status (None the first
+        time a job is seen: every job is reported once as it stands) and when
+        it was seen. Served by the client's one listing per project per
+        interval, shared with every wait.
+
+        Args:
+            project_id: The project.
+            job_ids: Only these jobs; the iteration ends once all are terminal.
+                None: every job of the project, new ones included, until the
+                caller stops iterating (or cancels).
+            poll_interval: Poll at least this often.
+        """
+        wire.LIST_JOBS.path(project_id)
+        if isinstance(job_ids, str):
+            raise InvalidInputError("job_ids", "must be a list of job ids, not one string")
+        ids = None if job_ids is None else builtins.list(job_ids)
+        for job_id in ids or ():
+            wire.GET_JOB.path(project_id, job_id)
+        _check_optional_interval("poll_interval", poll_interval)
+        return watch_jobs(self._poller, self._core, project_id, ids, poll_interval=poll_interval)
+
+
+def _check_optional_interval(field: str, value: float | None) -> None:
+    if value is not None:
+        _check_interval(field, value)
+
+
+def _check_log_tail(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise InvalidInputError("log_tail", "must be an integer from 0 to 1000")
+    return value
 
 
 def _check_interval(field: str, value: float) -> None:

@@ -39,7 +39,7 @@ it from pytest through `baseten_training_async.testing.pytest_plugin`.
 """
 
 from .._clock import VirtualClock
-from ._clock import FakeClock
+from ._clock import FakeClock, LinkedClock
 from ._faults import Fault, FaultKind
 from ._mock import MockTransport, fake_time, json_response
 from ._models import (
@@ -63,6 +63,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "JobTimings",
+    "LinkedClock",
     "LogLine",
     "LogLineLike",
     "MockTransport",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["FakeClock"]
+from .._clock import VirtualClock
+
+__all__ = ["FakeClock", "LinkedClock"]
 
 
 class FakeClock:
@@ -108,3 +110,27 @@ class FakeClock:
     def __repr__(self) -> str:
         mode = f"real, speed={self._speed}" if self._speed else "manual"
         return f"FakeClock(now={self.now():.3f}, {mode})"
+
+
+class LinkedClock(VirtualClock):
+    """A client clock whose sleeps move a fake server's `FakeClock` too.
+
+    Pass it as ``AsyncTrainingClient(clock=api.linked_clock())``: every wait of
+    the client (polls, backoff, deadlines) advances the server's jobs by the
+    same amount, so a job that runs for an hour of fake time is waited for in
+    milliseconds, and what the client sees matches what the server did.
+
+    Args:
+        server: The fake server's clock (a manual one).
+    """
+
+    __slots__ = ("server",)
+
+    def __init__(self, server: FakeClock) -> None:
+        super().__init__(0.0)
+        self.server = server
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance both clocks by ``seconds`` and let other tasks run once."""
+        self.server.advance(max(0.0, seconds))
+        await super().sleep(seconds)

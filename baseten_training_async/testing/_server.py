@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._clock import FakeClock
+from ._clock import FakeClock, LinkedClock
 from ._context import ServerState
 from ._faults import Fault, FaultKind, FaultSet
 from ._handlers import HANDLERS
@@ -480,6 +480,19 @@ class FakeTrainingAPI:
         now = self.clock.now()
         self._store.tick(now)
         return self._store.any_job(job_id).status_at(now)
+
+    def linked_clock(self) -> LinkedClock:
+        """A clock for ``AsyncTrainingClient(clock=...)`` that moves this fake's clock.
+
+        Each sleep of the client advances the fake's (manual) clock as much, so
+        jobs progress exactly as long as the client waits, and no real time passes.
+
+        Raises:
+            RuntimeError: The fake's clock moves on its own (`FakeClock.real`).
+        """
+        if self.clock.is_real:
+            raise RuntimeError("linked_clock() needs a manual FakeClock")
+        return LinkedClock(self.clock)
 
     def force_status(self, job_id: str, status: str) -> None:
         """Pin a job's reported status to any string (unknown values included).
