@@ -28,6 +28,7 @@ from ._limits import FlowControl, RetryBudget
 from ._pagination import AsyncPager
 from ._reconcile import DuplicateJobWarning
 from ._retry import RetryPolicy
+from ._supervise import SupervisedAttempt, SupervisedRun
 from ._sync import SyncPager, SyncResource, TrainingClient
 from ._transport import HTTPRequest, HTTPResponse, Transport
 from ._version import __version__
@@ -206,6 +207,8 @@ __all__ = [
     "SessionsResource",
     "SpecInput",
     "StorageMetrics",
+    "SupervisedAttempt",
+    "SupervisedRun",
     "SyncPager",
     "SyncResource",
     "Team",

@@ -217,6 +217,14 @@ class Watch:
             raise item
         return item
 
+    def nudge(self) -> None:
+        """Wake the subscriber's `get` with a tick."""
+        self._queue.put_nowait(_TICK)
+
+    def follow(self, job_ids: Iterable[str]) -> None:
+        """Follow more jobs from now on; those already seen are reported at once."""
+        self._project.follow(self, frozenset(job_ids))
+
     def close(self) -> None:
         """Stop following; the project's loop ends with its last subscriber."""
         self._project.unsubscribe(self)
@@ -301,29 +309,33 @@ class _ProjectWatch:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def subscribe(self, job_ids: frozenset[str] | None, poll_interval: float | None) -> Watch:
-        watch = Watch(self, job_ids, poll_interval)
+        watch = Watch(self, frozenset(), poll_interval)
         self.subscribers.append(watch)
-        known = (
-            self.jobs if job_ids is None else {j: self.jobs[j] for j in job_ids & self.jobs.keys()}
-        )
+        self.follow(watch, job_ids)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        return watch
+
+    def follow(self, watch: Watch, job_ids: frozenset[str] | None) -> None:
+        """Add jobs (None: every job) to what ``watch`` follows; report the known ones."""
+        if watch.job_ids is None:
+            return
+        new = None if job_ids is None else job_ids - watch.job_ids
+        watch.job_ids = None if new is None else watch.job_ids | new
+        known = self.jobs if new is None else {j: self.jobs[j] for j in new & self.jobs.keys()}
         for job_id, job in known.items():
             watch.put(JobEvent(job, None, self.seen_at[job_id]))
-        if job_ids is None or len(known) < len(job_ids):
+        if new is None or len(known) < len(new):
             # Something new to find (a launch, most likely): poll soon.
             self.hurry = True
             soon = self.core.clock.monotonic()
             if self.last_poll is not None:
                 soon = max(soon, self.last_poll + self.poller.settings.min_interval)
             self.next_poll = min(self.next_poll, soon) if self.task is not None else soon
-            if self.next_poll < self.sleeping_until:
-                self.wake.set()
-        elif poll_interval is not None and self.last_poll is not None:
-            self.next_poll = min(self.next_poll, self.last_poll + poll_interval)
-            if self.next_poll < self.sleeping_until:
-                self.wake.set()
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        return watch
+        elif watch.poll_interval is not None and self.last_poll is not None:
+            self.next_poll = min(self.next_poll, self.last_poll + watch.poll_interval)
+        if self.next_poll < self.sleeping_until:
+            self.wake.set()
 
     def unsubscribe(self, watch: Watch) -> None:
         with contextlib.suppress(ValueError):

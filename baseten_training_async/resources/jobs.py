@@ -13,6 +13,7 @@ from .._codec import has_control_characters
 from .._errors import BasetenError, InvalidInputError, NotFoundError
 from .._fanout import ProgressCallback, run_create_many
 from .._pagination import AsyncPager, log_pages, offset_token_pages, single_page
+from .._supervise import SupervisedRun, run_supervise
 from .._watch import (
     JobEvent,
     Limits,
@@ -28,6 +29,7 @@ from ..models import (
     CheckpointFile,
     FinishedJob,
     JobMetrics,
+    JobStatus,
     JobTombstone,
     LogLevelValue,
     LogLine,
@@ -556,6 +558,74 @@ class JobsResource(Resource):
             wire.GET_JOB.path(project_id, job_id)
         _check_optional_interval("poll_interval", poll_interval)
         return watch_jobs(self._poller, self._core, project_id, ids, poll_interval=poll_interval)
+
+    async def supervise(
+        self,
+        project_id: str,
+        specs: Iterable[SpecInput],
+        *,
+        max_attempts: int = 3,
+        resume_from_checkpoint: bool = True,
+        relaunch_on: Iterable[str] = (JobStatus.PREEMPTED,),
+        on_event: Callable[[JobEvent], object] | None = None,
+        concurrency: int = 32,
+        poll_interval: float | None = None,
+    ) -> builtins.list[SupervisedRun]:
+        """Launch jobs, see them through, and relaunch those that were preempted.
+
+        Each spec (it must have a ``name``) is launched once through
+        ``create_many(..., adopt_existing=True)`` and watched on the client's
+        shared poller. An attempt that ends in one of ``relaunch_on`` is
+        launched again as ``<name>-attempt-2``, ``<name>-attempt-3``, ... up to
+        ``max_attempts`` attempts, loading the latest checkpoint an earlier
+        attempt wrote through ``runtime.load_checkpoint_config``.
+
+        Safe to re-run after a crash: jobs named after a spec are taken as its
+        attempts, so a finished run launches nothing, a running attempt is
+        followed, and only a missing next attempt is launched.
+
+        Args:
+            project_id: The project to run in.
+            specs: Named specs, models or dicts.
+            max_attempts: Launches per spec at most, the first included.
+            resume_from_checkpoint: Make each relaunch load the latest checkpoint.
+            relaunch_on: Final statuses that earn a relaunch; add
+                ``JobStatus.FAILED`` to retry failures too.
+            on_event: Called with each `JobEvent` of every attempt.
+            concurrency: Creates and checkpoint reads in flight at once.
+            poll_interval: Poll at least this often.
+
+        Returns:
+            One `SupervisedRun` per spec, in input order: every attempt with its
+            final status and checkpoints.
+
+        Raises:
+            InvalidInputError: A spec is invalid or has no name, or names repeat.
+        """
+        wire.LIST_JOBS.path(project_id)
+        checked = [
+            checked_struct(f"specs[{i}]", spec, TrainingJobSpec) for i, spec in enumerate(specs)
+        ]
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidInputError("max_attempts", "must be a positive integer")
+        if isinstance(relaunch_on, str):
+            raise InvalidInputError("relaunch_on", "must be a list of statuses, not one string")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError("concurrency", "must be a positive integer")
+        _check_optional_interval("poll_interval", poll_interval)
+        return await run_supervise(
+            self._core,
+            self._reconciler,
+            self._poller,
+            project_id,
+            checked,
+            max_attempts=max_attempts,
+            resume_from_checkpoint=resume_from_checkpoint,
+            relaunch_on=builtins.list(relaunch_on),
+            on_event=on_event,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+        )
 
 
 def _check_optional_interval(field: str, value: float | None) -> None:

@@ -202,3 +202,63 @@ async def test_waits_of_two_projects_and_a_late_joiner() -> None:
         listed = _listings(api, a.id) + _listings(api, b.id)
         assert stats.status_listings == len(listed)
         assert len(api.requests_for(Route.GET_JOB)) == 0
+
+
+async def test_supervise_relaunches_preempted_jobs_from_their_latest_checkpoint() -> None:
+    timings = JobTimings(created=2.0, deploying=3.0, running=30.0)
+    async with FakeTrainingAPI(seed=20, timings=timings) as api:
+        api.inject("preempt", probability=0.2)  # at 15 s of 30: after checkpoint-10
+        specs = [{"name": f"sft-{i}", "image": IMAGE} for i in range(100)]
+        seen: list[JobEvent] = []
+        async with _client(api) as client:
+            project = await client.projects.upsert("supervised")
+            runs = await asyncio.wait_for(
+                client.jobs.supervise(project.id, specs, max_attempts=5, on_event=seen.append),
+                120,
+            )
+            creates = api.requests_for(Route.CREATE_JOB)
+            # The same call again (a re-run after a crash, say): nothing new is launched.
+            again = await asyncio.wait_for(client.jobs.supervise(project.id, specs), 60)
+            assert len(api.requests_for(Route.CREATE_JOB)) == len(creates)
+
+        assert [run.name for run in runs] == [spec["name"] for spec in specs]
+        assert all(run.completed for run in runs)
+        assert all(1 <= len(run.attempts) <= 5 for run in runs)
+        relaunched = [run for run in runs if len(run.attempts) > 1]
+        assert 10 <= len(relaunched) <= 35
+        bodies = {r.body["training_job"]["name"]: r.body["training_job"] for r in creates}
+        assert len(bodies) == len(creates)  # every name sent once
+        for run in runs:
+            for before, attempt in itertools.pairwise(run.attempts):
+                assert before.status == JobStatus.PREEMPTED
+                assert attempt.name == f"{run.name}-attempt-{attempt.number}"
+                stored = api.jobs[before.job.id].checkpoints
+                latest = max(stored, key=lambda c: c["created_at"])["checkpoint_id"]
+                assert latest == "checkpoint-10"
+                assert [c.checkpoint_id for c in before.checkpoints] == [
+                    c["checkpoint_id"] for c in stored
+                ]
+                load = bodies[attempt.name]["runtime"]["load_checkpoint_config"]
+                assert load["enabled"] is True
+                assert load["checkpoints"] == [
+                    {
+                        "typ": "baseten_named_checkpoint",
+                        "checkpoint_name": latest,
+                        "job_id": before.job.id,
+                    }
+                ]
+                assert (attempt.resumed_from, attempt.resumed_from_job) == (latest, before.job.id)
+            assert run.attempts[-1].checkpoints  # the completed attempt's, recorded too
+        assert "load_checkpoint_config" not in str(
+            [b for name, b in bodies.items() if "-attempt-" not in name]
+        )
+        # The re-run found every attempt by name and reports the same jobs.
+        assert [[a.job.id for a in r.attempts] for r in again] == [
+            [a.job.id for a in r.attempts] for r in runs
+        ]
+        assert all(run.completed for run in again)
+        assert {event.job.id for event in seen} == {a.job.id for r in runs for a in r.attempts}
+    print(
+        f"\nsupervise() over 100 specs, 20% preemption: {len(relaunched)} runs relaunched, "
+        f"{len(creates)} creates, all COMPLETED; re-run launched 0"
+    )
