@@ -189,9 +189,9 @@ class Watch:
 
     @deadline.setter
     def deadline(self, value: float | None) -> None:
-        self._deadline = value
-        if value is not None and value < self._project.sleeping_until:
-            self._project.wake.set()
+        previous, self._deadline = self._deadline, value
+        if value is not None and value != previous and value < self._project.sleeping_until:
+            self._project.wake.set()  # the loop sleeps past the new deadline: wake it
 
     @property
     def clock(self) -> Clock:
@@ -362,9 +362,9 @@ class _ProjectWatch:
                     # Let the waiters take what was handed out (and leave, if done).
                     await asyncio.sleep(0)
                     continue
-                self._tick(now)
-                if not self.subscribers:
-                    break
+                if self._tick(now):
+                    await asyncio.sleep(0)  # let them act on it (leave, or move a deadline)
+                    continue
                 await self._sleep(now, self._pause(now))
         except asyncio.CancelledError:
             raise
@@ -388,11 +388,15 @@ class _ProjectWatch:
                 task.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float) -> bool:
+        """Tick every subscriber whose deadline has come; True if any had."""
+        ticked = False
         for watch in list(self.subscribers):
             if watch.deadline is not None and watch.deadline <= now:
                 watch.deadline = None
                 watch.put(_TICK)
+                ticked = True
+        return ticked
 
     def _pause(self, now: float) -> float:
         pause = self.next_poll - now
