@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -66,12 +67,13 @@ def _client(server: Server, clock: VirtualClock, **options: Any) -> AsyncTrainin
     )
 
 
-async def _advance_until(clock: VirtualClock, done: asyncio.Future[Any], limit: int = 500) -> None:
+async def _until(condition: Callable[[], bool], limit: int = 10_000) -> None:
+    """Let other tasks run until ``condition`` holds (a bounded number of turns)."""
     for _ in range(limit):
-        if done.done():
+        if condition():
             return
         await asyncio.sleep(0)
-    raise AssertionError("did not finish")
+    raise AssertionError("the condition never held")
 
 
 async def test_the_interval_backs_off_while_quiet_and_resets_on_a_change() -> None:
@@ -83,11 +85,9 @@ async def test_the_interval_backs_off_while_quiet_and_resets_on_a_change() -> No
         task = asyncio.ensure_future(
             client.jobs.wait_many("proj1", ["job1", "job2"], on_event=events.append)
         )
-        while len(clock.sleeps) < 6:
-            await asyncio.sleep(0)
+        await _until(lambda: len(clock.sleeps) >= 6)
         server.statuses["job2"] = JobStatus.COMPLETED
-        while len(events) < 3:
-            await asyncio.sleep(0)
+        await _until(lambda: len(events) >= 3)
         server.statuses["job1"] = JobStatus.COMPLETED
         done, pending = await asyncio.wait_for(task, 5)
     assert pending == {}
@@ -104,8 +104,7 @@ async def test_a_starting_job_is_polled_at_the_transition_interval() -> None:
     settings = PollSettings(min_interval=1, max_interval=30, transition_interval=3)
     async with _client(server, clock, poll=settings) as client:
         task = asyncio.ensure_future(client.jobs.wait("proj1", "job1"))
-        while len(clock.sleeps) < 5:
-            await asyncio.sleep(0)
+        await _until(lambda: len(clock.sleeps) >= 5)
         server.statuses["job1"] = JobStatus.FAILED
         job = await asyncio.wait_for(task, 5)
     assert job.current_status == JobStatus.FAILED
@@ -143,8 +142,7 @@ async def test_closing_the_client_ends_its_waits() -> None:
     clock = VirtualClock()
     client = _client(server, clock)
     task = asyncio.ensure_future(client.jobs.wait("proj1", "job1"))
-    while not clock.sleeps:
-        await asyncio.sleep(0)
+    await _until(lambda: bool(clock.sleeps))
     await client.aclose()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(task, 5)
@@ -161,8 +159,7 @@ async def test_views_share_the_poller() -> None:
             asyncio.ensure_future((fast if i % 2 else client).jobs.wait("proj1", f"job{i}"))
             for i in range(10)
         ]
-        while len(clock.sleeps) < 3:
-            await asyncio.sleep(0)
+        await _until(lambda: len(clock.sleeps) >= 3)
         for i in range(10):
             server.statuses[f"job{i}"] = JobStatus.COMPLETED
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
