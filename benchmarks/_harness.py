@@ -31,7 +31,9 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenario", required=True, choices=["create", "decode", "create_many"])
+    parser.add_argument(
+        "--scenario", required=True, choices=["create", "decode", "create_many", "watch"]
+    )
     parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT of the canned server")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -40,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=20, help="decode: repetitions")
     parser.add_argument("--label", default="")
     parser.add_argument("--coordinator", default="", help="SDK only: a Redis URL to coordinate on")
+    parser.add_argument("--project", default="", help="watch: the project of the jobs")
+    parser.add_argument("--jobs-file", default="", help="watch: a file of job ids, one a line")
+    parser.add_argument("--poll-interval", type=float, default=5.0, help="watch: per-job polls")
     return parser.parse_args(argv)
 
 
@@ -253,3 +258,20 @@ def run_batch_sync(
     _, wall, cpu = timed(batch)
     kept = len(tally.results or [])
     return _summary(tally, calls, wall, cpu, rss_before_kb=rss_before, kept=kept)
+
+
+def job_ids(path: str) -> list[str]:
+    """The job ids of the watch scenario."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+TERMINAL = frozenset(
+    {
+        "TRAINING_JOB_COMPLETED",
+        "TRAINING_JOB_FAILED",
+        "TRAINING_JOB_DEPLOY_FAILED",
+        "TRAINING_JOB_STOPPED",
+        "TRAINING_JOB_PREEMPTED",
+    }
+)

@@ -72,6 +72,41 @@ async def main(args: Any) -> dict[str, Any]:
             result.update(await h.run_list_async(list_projects, reps=max(3, args.reps // 4)))
             return result
 
+        if args.scenario == "watch":
+            # Per-job polling, as a user of this client writes it: a task per job.
+            # At most --concurrency GETs in flight (as the SDK's default max_concurrency):
+            # a thousand connects at once overflow a listen backlog.
+            ids = h.job_ids(args.jobs_file)
+            sent = [0]
+            slots = asyncio.Semaphore(args.concurrency)
+
+            async def wait(job_id: str) -> Any:
+                while True:
+                    sent[0] += 1
+                    async with slots:
+                        response = await api.get_training_projects_jobs_training_job_id(
+                            training_project_id=args.project, training_job_id=job_id
+                        )
+                    if response.training_job.current_status in h.TERMINAL:
+                        return response.training_job
+                    await asyncio.sleep(args.poll_interval)
+
+            async def see_all() -> list[Any]:
+                return await asyncio.gather(*(wait(j) for j in ids), return_exceptions=True)
+
+            results, wall, cpu = await h.atimed(see_all)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            return {
+                "calls": len(ids),
+                "errors": len(errors),
+                "first_error": repr(errors[0])[:300] if errors else None,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "requests": sent[0],
+                "how": f"a task per job, GET every {args.poll_interval:g} s, "
+                f"{args.concurrency} in flight",
+            }
+
         await h.run_calls_async(create, calls=0, concurrency=args.concurrency, warmup=args.warmup)
         await api.get_training_projects_jobs(training_project_id=p.PROJECT_ID)
         return await h.run_batch_async(make, send, calls=args.calls, concurrency=args.concurrency)

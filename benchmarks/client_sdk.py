@@ -74,6 +74,28 @@ async def main(args: Any) -> dict[str, Any]:
             result.update(await h.run_list_async(client.projects.list, reps=max(3, args.reps // 4)))
             return result
 
+        if args.scenario == "watch":
+            # Every job awaited by its own task: the shared poller serves them all.
+            ids = h.job_ids(args.jobs_file)
+
+            async def see_all() -> list[Any]:
+                return await asyncio.gather(
+                    *(client.jobs.wait(args.project, j) for j in ids), return_exceptions=True
+                )
+
+            results, wall, cpu = await h.atimed(see_all)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            stats = client.stats()
+            return {
+                "calls": len(ids),
+                "errors": len(errors),
+                "first_error": repr(errors[0])[:300] if errors else None,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "requests": stats.status_listings + stats.status_lookups,
+                "how": "asyncio.gather(jobs.wait(...) for each job)",
+            }
+
         # create_many: the whole batch through the SDK's own bounded fan-out.
         await h.run_calls_async(create, calls=0, concurrency=args.concurrency, warmup=args.warmup)
         rss_before = h.rss_kb()

@@ -101,10 +101,13 @@ class Config:
     import_reps: int
     many_specs: int
     rounds: int
+    watch_jobs: int = 1000
+    job_seconds: float = 17.0  # RUNNING; 20 s from creation to COMPLETED
+    per_job_poll: float = 5.0
 
 
 FULL = Config(5000, 3000, 200, 200, 30, 7, 10_000, 3)
-QUICK = Config(500, 300, 20, 50, 5, 3, 1000, 1)
+QUICK = Config(500, 300, 20, 50, 5, 3, 1000, 1, watch_jobs=200, job_seconds=5.0, per_job_poll=2.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -154,6 +157,32 @@ class Server:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
+
+
+class FakeServer(Server):
+    """The bundled fake, with ``jobs`` jobs that run, in its own process (the watch scenario)."""
+
+    def __init__(self, jobs: int, job_seconds: float, jobs_file: Path) -> None:
+        super().__init__(0)
+        self.jobs = jobs
+        self.job_seconds = job_seconds
+        self.jobs_file = jobs_file
+        self.project = ""
+
+    def __enter__(self) -> FakeServer:
+        cmd = [PY, str(HERE / "fake_server.py"), "--jobs", str(self.jobs)]
+        cmd += ["--jobs-file", str(self.jobs_file), "--job-seconds", str(self.job_seconds)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], SERVER_START_TIMEOUT)
+        line = self.proc.stdout.readline() if ready else ""  # "PORT n PROJECT id"
+        if not line.startswith("PORT "):
+            self.__exit__()
+            raise RuntimeError(f"fake server did not start (got {line!r})")
+        parts = line.split()
+        self.url = f"http://127.0.0.1:{int(parts[1])}"
+        self.project = parts[3]
+        return self
 
 
 def run_client(client: Client, scenario: str, url: str, **opts: Any) -> dict[str, Any]:
@@ -599,6 +628,70 @@ def scenario_coordinator(cfg: Config) -> tuple[str, dict[str, dict[str, Any]]]:
     return table(header, rows) + note, results
 
 
+def scenario_watch(clients: list[Client], cfg: Config) -> tuple[str, dict[str, dict[str, Any]]]:
+    n = cfg.watch_jobs
+    lifetime = cfg.job_seconds + 3
+    say(f"\n== (g) seeing {n:,} jobs to completion (each runs ~{lifetime:g} s)")
+    results: dict[str, dict[str, Any]] = {}
+    jobs_file = HERE / ".watch-job-ids"
+    try:
+        for client in clients:
+            if client.key not in ("sdk", "official"):
+                continue
+            with FakeServer(n, cfg.job_seconds, jobs_file) as server:
+                r = run_client(
+                    client,
+                    "watch",
+                    server.url,
+                    project=server.project,
+                    **{"jobs-file": jobs_file, "poll-interval": cfg.per_job_poll},
+                )
+            results[client.key] = r
+            if r.get("unavailable"):
+                say(f"  {client.key:9s} UNAVAILABLE: {r['unavailable']}")
+            else:
+                say(
+                    f"  {client.key:9s} {r['requests']:6d} requests  CPU {r['cpu_s']:.2f} s  "
+                    f"wall {r['wall_s']:.1f} s  errors={r['errors']}"
+                )
+    finally:
+        jobs_file.unlink(missing_ok=True)
+    sdk = results.get("sdk", {})
+    rows = []
+    for client in clients:
+        r = results.get(client.key)
+        if r is None:
+            continue
+        if r.get("unavailable"):
+            rows.append([client.name, r["unavailable"], "-", "-", "-", "-", "-", "-"])
+            continue
+        fewer = None if not sdk.get("requests") else r["requests"] / sdk["requests"]
+        cpu = None if not sdk.get("cpu_s") else r["cpu_s"] / sdk["cpu_s"]
+        rows.append(
+            [
+                client.name,
+                r["how"],
+                str(r["requests"]),
+                f"{r['requests'] / r['wall_s']:.1f}",
+                f"{r['cpu_s']:.2f}",
+                f"{r['wall_s']:.1f}",
+                fx(fewer),
+                fx(cpu),
+            ]
+        )
+    header = [
+        "client",
+        "how",
+        "requests",
+        "req/s",
+        "client CPU s",
+        "wall s",
+        "requests ÷ SDK",
+        "CPU ÷ SDK",
+    ]
+    return table(header, rows), results
+
+
 # --------------------------------------------------------------------------- #
 # targets, machine, document                                                   #
 # --------------------------------------------------------------------------- #
@@ -900,9 +993,10 @@ def main() -> int:
     sections.append((f"(d) import time and memory (best of {cfg.import_reps})", text))
     text, _ = scenario_many(clients, cfg)
     sections.append((f"(e) create_many over {cfg.many_specs:,} specs", text))
-
     text, _ = scenario_coordinator(cfg)
     sections.append(("(f) coordinator overhead per create", text))
+    text, _ = scenario_watch(clients, cfg)
+    sections.append((f"(g) seeing {cfg.watch_jobs:,} jobs to completion", text))
 
     targets = check_targets(a, b, c, d)
     for title, body in sections:
