@@ -842,6 +842,13 @@ METHOD = """\
 - **create_many** (e): 10,000 specs built in the client's models and sent;
   every result kept. Peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss`
   of the client process; growth = peak - RSS just before the batch.
+- **Seeing jobs to completion** (f): the bundled fake (`benchmarks/fake_server.py`,
+  its own process, real-time clock) starts with 1,000 jobs that complete about 20 s
+  later; the client awaits every one of them, a task per job. This SDK:
+  `asyncio.gather(client.jobs.wait(...))`, served by its shared status poller (one
+  job listing per interval). The official client: per-job polling, a GET per job
+  every 5 s with at most 64 in flight. Requests are those the client sent; CPU is
+  the client process's over the whole wait.
 
 To see where this SDK's client-side time goes: `nox -s bench -- --quick --profile`
 (the create-job workload under cProfile; top entries printed).
