@@ -28,7 +28,6 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from ._clock import Clock
 from ._core import Core
 from ._errors import (
     APIStatusError,
@@ -192,11 +191,6 @@ class Watch:
         previous, self._deadline = self._deadline, value
         if value is not None and value != previous and value < self._project.sleeping_until:
             self._project.wake.set()  # the loop sleeps past the new deadline: wake it
-
-    @property
-    def clock(self) -> Clock:
-        """The clock the poller runs on."""
-        return self._project.core.clock
 
     def wants(self, job_id: str) -> bool:
         """Whether this subscriber follows ``job_id``."""
