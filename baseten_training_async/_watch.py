@@ -192,10 +192,6 @@ class Watch:
         if value is not None and value != previous and value < self._project.sleeping_until:
             self._project.wake.set()  # the loop sleeps past the new deadline: wake it
 
-    def wants(self, job_id: str) -> bool:
-        """Whether this subscriber follows ``job_id``."""
-        return self.job_ids is None or job_id in self.job_ids
-
     def put(self, item: _Item) -> None:
         """Hand the subscriber an event, a tick or an error."""
         self._queue.put_nowait(item)
@@ -292,6 +288,8 @@ class _ProjectWatch:
     core: Core
     project_id: str
     subscribers: list[Watch] = field(default_factory=list)
+    by_job: dict[str, set[Watch]] = field(default_factory=dict)  # who follows each job
+    everything: set[Watch] = field(default_factory=set)  # who follows the whole project
     jobs: dict[str, TrainingJob] = field(default_factory=dict)
     seen_at: dict[str, float] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
@@ -315,7 +313,14 @@ class _ProjectWatch:
         if watch.job_ids is None:
             return
         new = None if job_ids is None else job_ids - watch.job_ids
-        watch.job_ids = None if new is None else watch.job_ids | new
+        if new is None:
+            self._forget_jobs(watch)
+            watch.job_ids = None
+            self.everything.add(watch)
+        else:
+            watch.job_ids |= new
+            for job_id in new:
+                self.by_job.setdefault(job_id, set()).add(watch)
         known = self.jobs if new is None else {j: self.jobs[j] for j in new & self.jobs.keys()}
         for job_id, job in known.items():
             watch.put(JobEvent(job, None, self.seen_at[job_id]))
@@ -334,8 +339,18 @@ class _ProjectWatch:
     def unsubscribe(self, watch: Watch) -> None:
         with contextlib.suppress(ValueError):
             self.subscribers.remove(watch)
+        self.everything.discard(watch)
+        self._forget_jobs(watch)
         if not self.subscribers:
             self.wake.set()  # let the loop end now rather than after its pause
+
+    def _forget_jobs(self, watch: Watch) -> None:
+        for job_id in watch.job_ids or ():
+            followers = self.by_job.get(job_id)
+            if followers is not None:
+                followers.discard(watch)
+                if not followers:
+                    del self.by_job[job_id]
 
     def fail(self, error: BaseException) -> None:
         for watch in list(self.subscribers):
@@ -421,12 +436,7 @@ class _ProjectWatch:
         self.next_poll = self.last_poll + interval
 
     def _watched(self) -> Collection[str]:
-        ids: set[str] = set()
-        for watch in self.subscribers:
-            if watch.job_ids is None:
-                return self.jobs.keys()
-            ids |= watch.job_ids
-        return ids
+        return self.jobs.keys() if self.everything else self.by_job.keys()
 
     async def _poll(self) -> bool:
         """List the project once and hand out what changed; True if anything did."""
@@ -437,10 +447,7 @@ class _ProjectWatch:
         self.hurry = False
         # Jobs asked for before the listing was sent must be in it; later ones wait
         # for the next listing rather than being fetched one by one.
-        wanted: set[str] = set()
-        for watch in self.subscribers:
-            if watch.job_ids is not None:
-                wanted |= watch.job_ids
+        wanted = set(self.by_job)
         stats = self.poller.stats
         stats.listings += 1
         response = await core.request(LIST_JOBS, LIST_JOBS.path(self.project_id))
@@ -470,18 +477,16 @@ class _ProjectWatch:
             changed = True
             self.seen_at[job_id] = started
             event = JobEvent(job, previous_status, started)
-            for watch in list(self.subscribers):
-                if watch.wants(job_id):
-                    watch.put(event)
+            for watch in self.everything.union(self.by_job.get(job_id, ())):
+                watch.put(event)
         return changed
 
     async def _lookup(self, job_id: str) -> TrainingJob:
         return await _lookup(self.core, self.project_id, job_id)
 
     def _fail_job(self, job_id: str, error: BaseException) -> None:
-        for watch in list(self.subscribers):
-            if watch.job_ids is not None and job_id in watch.job_ids:
-                watch.put(error)
+        for watch in list(self.by_job.get(job_id, ())):
+            watch.put(error)
 
 
 # --------------------------------------------------------------------------- #
