@@ -262,3 +262,39 @@ async def test_supervise_relaunches_preempted_jobs_from_their_latest_checkpoint(
         f"\nsupervise() over 100 specs, 20% preemption: {len(relaunched)} runs relaunched, "
         f"{len(creates)} creates, all COMPLETED; re-run launched 0"
     )
+
+
+async def test_supervise_retries_failures_when_asked_and_stops_at_max_attempts() -> None:
+    timings = JobTimings(created=1.0, deploying=1.0, running=12.0)
+    async with FakeTrainingAPI(seed=21, timings=timings) as api:
+        async with _client(api) as client:
+            project = await client.projects.upsert("retry-failures")
+            specs = [
+                {"name": "flaky-fail", "image": IMAGE, "runtime": {"start_commands": ["x"]}},
+                {"name": "fine", "image": IMAGE},
+            ]
+            runs = await client.jobs.supervise(
+                project.id,
+                specs,
+                max_attempts=2,
+                relaunch_on=[JobStatus.PREEMPTED, JobStatus.FAILED],
+                resume_from_checkpoint=False,
+            )
+        bodies = {
+            r.body["training_job"]["name"]: r.body["training_job"]
+            for r in api.requests_for(Route.CREATE_JOB)
+        }
+    flaky, fine = runs
+    assert [a.name for a in flaky.attempts] == ["flaky-fail", "flaky-fail-attempt-2"]
+    assert flaky.status == JobStatus.FAILED
+    assert not flaky.completed
+    assert flaky.error is None
+    assert fine.completed
+    assert [a.number for a in fine.attempts] == [1]
+    # Without resuming, a relaunch is the spec as given under its attempt name.
+    assert bodies["flaky-fail-attempt-2"] == {
+        **bodies["flaky-fail"],
+        "name": "flaky-fail-attempt-2",
+    }
+    assert flaky.attempts[1].resumed_from is None
+    assert len(flaky.checkpoints) == 4  # checkpoint-5 and -10 of each attempt
