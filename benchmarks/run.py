@@ -842,7 +842,7 @@ METHOD = """\
 - **create_many** (e): 10,000 specs built in the client's models and sent;
   every result kept. Peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss`
   of the client process; growth = peak - RSS just before the batch.
-- **Seeing jobs to completion** (f): the bundled fake (`benchmarks/fake_server.py`,
+- **Seeing jobs to completion** (g): the bundled fake (`benchmarks/fake_server.py`,
   its own process, real-time clock) starts with 1,000 jobs that complete about 20 s
   later; the client awaits every one of them, a task per job. This SDK:
   `asyncio.gather(client.jobs.wait(...))`, served by its shared status poller (one
