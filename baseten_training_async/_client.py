@@ -22,9 +22,9 @@ from ._reconcile import Reconciler
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._version import __version__
+from ._watch import PollSettings, StatusPoller
 from .coordination import Coordinator, InProcessCoordinator
 from .coordination._base import BoundCoordinator
-from ._watch import PollSettings, StatusPoller
 from .resources.artifacts import ArtifactsResource
 from .resources.capacity import CapacityResource
 from .resources.jobs import JobsResource
