@@ -33,6 +33,7 @@ from ._errors import BasetenError, ClientClosedError
 from ._limits import FlowControl
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
+from ._watch import PollSettings
 
 __all__ = ["SyncPager", "TrainingClient"]
 
@@ -341,6 +342,11 @@ class TrainingClient:
     def commit_window(self) -> float:
         """Seconds a create with an unknown outcome may still be committed by the server."""
         return self._async.commit_window
+
+    @property
+    def poll_settings(self) -> PollSettings:
+        """How often waits and watches list job statuses."""
+        return self._async.poll_settings
 
     def stats(self) -> ClientStats:
         """What this client (and its views) have done so far."""

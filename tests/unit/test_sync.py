@@ -189,6 +189,19 @@ def _checks(fake: ThreadedFake) -> dict[tuple[str, str], MethodCall]:
         ("jobs", "wait"): lambda c, s: (
             c.jobs.wait(pid(s), jid(s), poll_interval=0.005).current_status == JobStatus.COMPLETED
         ),
+        ("jobs", "wait_many"): lambda c, s: (
+            c.jobs.wait_many(pid(s), [jid(s)], poll_interval=0.005).done[jid(s)].current_status
+            == JobStatus.COMPLETED
+        ),
+        ("jobs", "watch"): lambda c, s: (
+            [e.status for e in c.jobs.watch(pid(s), job_ids=[jid(s)], poll_interval=0.005)]
+            == [JobStatus.COMPLETED]
+        ),
+        ("jobs", "supervise"): lambda c, s: (
+            c.jobs.supervise(pid(s), [{**SPEC, "name": "supervised"}], poll_interval=0.005)[
+                0
+            ].completed
+        ),
         ("jobs", "recreate"): lambda c, s: c.jobs.recreate(pid(s), jid(s)).id != jid(s),
         ("jobs", "metrics"): lambda c, s: c.jobs.metrics(pid(s), jid(s)).training_job.id == jid(s),
         ("jobs", "download_urls"): lambda c, s: isinstance(
