@@ -56,7 +56,8 @@ class SupervisedAttempt:
         number: 1 for the spec as given, 2 for ``<name>-attempt-2``, ...
         job: The job as last seen.
         checkpoints: The checkpoints it wrote (read once it ended).
-        resumed_from: The checkpoint it was launched to load, if any.
+        resumed_from: The checkpoint it was launched to load, if any (None for an
+            attempt a re-run found by name: the API does not return a job's spec).
         resumed_from_job: The id of the job that wrote ``resumed_from``.
     """
 
