@@ -298,3 +298,19 @@ async def test_supervise_retries_failures_when_asked_and_stops_at_max_attempts()
     }
     assert flaky.attempts[1].resumed_from is None
     assert len(flaky.checkpoints) == 4  # checkpoint-5 and -10 of each attempt
+
+
+async def test_supervise_reports_a_launch_that_failed_and_carries_on() -> None:
+    async with FakeTrainingAPI(seed=22, timings=JobTimings(running=5.0)) as api:
+        api.inject("status", route=Route.CREATE_JOB, status=400, times=1)
+        async with _client(api) as client:
+            project = await client.projects.upsert("launch-failures")
+            specs = [{"name": f"r{i}", "image": IMAGE} for i in range(3)]
+            runs = await client.jobs.supervise(project.id, specs, concurrency=1)
+    failed = [run for run in runs if run.error is not None]
+    assert len(failed) == 1
+    assert failed[0].attempts == []
+    assert failed[0].status is None
+    assert failed[0].job is None
+    assert not failed[0].completed
+    assert sum(run.completed for run in runs) == 2

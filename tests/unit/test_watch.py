@@ -312,3 +312,17 @@ def test_the_client_takes_poll_settings_only() -> None:
         AsyncTrainingClient(KEY, base_url=BASE, poll={"min_interval": 1})  # type: ignore[arg-type]
     client = AsyncTrainingClient(KEY, base_url=BASE, transport=MockTransport(Server()))
     assert client.poll_settings == PollSettings()
+
+
+async def test_a_waiter_with_its_own_interval_sets_the_pace_for_its_project() -> None:
+    server = Server(job1=JobStatus.RUNNING, job2=JobStatus.RUNNING)
+    clock = VirtualClock()
+    settings = PollSettings(min_interval=1, max_interval=60)
+    async with _client(server, clock, poll=settings) as client:
+        adaptive = asyncio.ensure_future(client.jobs.wait("proj1", "job1"))
+        pinned = asyncio.ensure_future(client.jobs.wait("proj1", "job2", poll_interval=3))
+        await _until(lambda: len(clock.sleeps) >= 8)
+        server.statuses.update(job1=JobStatus.COMPLETED, job2=JobStatus.COMPLETED)
+        await asyncio.wait_for(asyncio.gather(adaptive, pinned), 5)
+    assert max(clock.sleeps) <= 3  # the adaptive interval would have grown past 3 s
+    assert server.count("GET", LIST) == client.stats().status_listings
