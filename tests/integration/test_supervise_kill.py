@@ -44,7 +44,7 @@ async def test_a_rerun_after_sigkill_launches_nothing_for_finished_runs() -> Non
     timings = JobTimings(created=1.0, deploying=1.0, running=20.0)
     clock = FakeClock.real(speed=50.0)  # a job runs 22 fake s: about 0.44 s
     async with FakeTrainingAPI(seed=9, timings=timings, clock=clock, log_every=1.0) as api:
-        api.inject("preempt", probability=0.3)
+        api.inject("preemption", probability=0.3, after=10.0)
         project = api.add_project("killed")
         child = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -92,7 +92,7 @@ async def test_a_thousand_waits_share_one_listing_per_interval() -> None:
 async def test_watch_reports_every_transition_the_fake_made_once_in_order() -> None:
     timings = JobTimings(created=3.0, deploying=4.0, running=20.0)
     async with FakeTrainingAPI(seed=7, timings=timings, log_every=None) as api:
-        api.inject("preempt", probability=0.2, after=6.0)
+        api.inject("preemption", probability=0.2, after=6.0)
         async with _client(api) as client:
             project = await client.projects.upsert("watched")
             specs = [
@@ -207,7 +207,7 @@ async def test_waits_of_two_projects_and_a_late_joiner() -> None:
 async def test_supervise_relaunches_preempted_jobs_from_their_latest_checkpoint() -> None:
     timings = JobTimings(created=2.0, deploying=3.0, running=30.0)
     async with FakeTrainingAPI(seed=20, timings=timings) as api:
-        api.inject("preempt", probability=0.2)  # at 15 s of 30: after checkpoint-10
+        api.inject("preemption", probability=0.2, after=15.0)  # after checkpoint-10
         specs = [{"name": f"sft-{i}", "image": IMAGE} for i in range(100)]
         seen: list[JobEvent] = []
         async with _client(api) as client:
