@@ -129,7 +129,7 @@ def quick(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    install(session, "-e", ".[docs]", "ruff>=0.6")  # ruff formats rendered signatures
+    install(session, "-e", ".[docs,redis]", "ruff>=0.6")  # ruff formats rendered signatures
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
