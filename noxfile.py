@@ -97,7 +97,7 @@ def coordination(session: nox.Session) -> None:
         "--cov",
         "--cov-config=tests/coordination/coverage.toml",
         "--cov-report=term",
-        "--cov-fail-under=85",
+        "--cov-fail-under=90",
         *session.posargs,
     )
 
