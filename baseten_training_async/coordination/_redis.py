@@ -222,6 +222,7 @@ class RedisCoordinator:
         self._bind_lock = asyncio.Lock()
         self._local = InProcessCoordinator()
         self._fell_back = False
+        self._release_failed = False  # warned once; later failures are logged at debug
         self._scripts: dict[str, Any] = {}
 
     @property
@@ -418,7 +419,9 @@ class RedisCoordinator:
         except _REDIS_ERRORS as exc:
             # The create's outcome is settled; the lease simply expires and the
             # next holder takes it over and looks the job up by name.
-            logger.warning("could not release a lease on Redis at %s: %s", self.url, exc)
+            level = logging.DEBUG if self._release_failed else logging.WARNING
+            self._release_failed = True
+            logger.log(level, "could not release a lease on Redis at %s: %s", self.url, exc)
 
     async def aclose(self) -> None:
         """Close the connection pool. Safe to call more than once."""

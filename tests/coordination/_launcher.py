@@ -43,11 +43,20 @@ async def main(args: dict[str, Any]) -> None:
             retry_policy=RetryPolicy(max_retries=50, deadline=300.0),
             timeout=30.0,
         ) as client:
+            announce = args.get("announce_after")
+
+            def progress(done: int, failed: int, total: int | None) -> None:
+                nonlocal announce
+                if announce is not None and done >= announce:
+                    announce = None
+                    print(json.dumps({"progress": done}), flush=True)
+
             results = await client.jobs.create_many(
                 args["project"],
                 specs,
                 concurrency=args.get("concurrency", 32),
                 adopt_existing=args.get("adopt", False),
+                on_progress=progress,
             )
             stats = client.stats()
         caught = [f"{w.category.__name__}: {w.message}" for w in seen]

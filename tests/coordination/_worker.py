@@ -51,9 +51,9 @@ async def main(mode: str, args: dict[str, Any]) -> None:
                 stamps.append(time.time())
             emit(stamps=stamps)
         elif mode == "wait":
-            started = time.monotonic()
+            started = time.time()
             await coordinator.acquire(deadline=None)
-            emit(waited=time.monotonic() - started)
+            emit(started=started, done=time.time())
         elif mode == "hold":
             async with coordinator.lease(args["project"], args["name"]) as info:
                 emit(held=True, taken_over=info.taken_over, waited=info.waited)

@@ -202,10 +202,11 @@ async def test_a_killed_workers_names_are_finished_by_the_others_once_each(
 
 
 async def stop_mid_batch(url: str, redis: RedisServer, **args: Any) -> dict[str, Any]:
-    """One launcher of 120 names at 40 creates/s; Redis stopped 1.5 s into the batch."""
-    start_at = time.time() + 1.5
-    batch = await launch(start_at=start_at, url=url, redis=redis.url, rate=40.0, **args)
-    await asyncio.sleep(start_at + 1.5 - time.time())
+    """One launcher of 120 names at 40 creates/s; Redis stopped once 30 are created."""
+    batch = await launch(url=url, redis=redis.url, rate=40.0, announce_after=30, **args)
+    assert batch.stdout is not None
+    line = await asyncio.wait_for(batch.stdout.readline(), PROCESS_TIMEOUT)
+    assert json.loads(line) == {"progress": 30}, line
     redis.stop()
     return await result(batch)
 
