@@ -22,6 +22,7 @@ PYTHON = "3.11"
 # Workers for pytest-xdist: most tests wait on sockets and subprocesses, not the CPU,
 # so two workers per core pay off; override with PYTEST_WORKERS (e.g. 0 to debug).
 WORKERS = os.environ.get("PYTEST_WORKERS", "4")
+INTEGRATION_CONSTRAINTS = ("-c", "tests_integrations/constraints.txt")
 
 
 def install(session: nox.Session, *requirements: str) -> None:
@@ -52,6 +53,7 @@ def typecheck(session: nox.Session) -> None:
     # The integrations are type-checked against the frameworks they import.
     install(
         session,
+        *INTEGRATION_CONSTRAINTS,
         "-e",
         ".[test,cli,redis,airflow,temporal]",
         "mypy>=1.11",
@@ -106,7 +108,16 @@ def coordination(session: nox.Session) -> None:
 def integrations(session: nox.Session) -> None:
     # Airflow and Temporal live only in this session's virtualenv (and typecheck's):
     # the core tests session stays free of them. Prefect and Dagster run the recipes.
-    install(session, "-e", ".[test,airflow,temporal]", "prefect>=3.0", "dagster>=1.8")
+    # Airflow and Prefect share many dependencies: unconstrained, the resolver can pick
+    # an older Airflow with newer dependencies it does not work with.
+    install(
+        session,
+        *INTEGRATION_CONSTRAINTS,
+        "-e",
+        ".[test,airflow,temporal]",
+        "prefect>=3.0",
+        "dagster>=1.8",
+    )
     session.run(
         "pytest",
         "tests_integrations",

@@ -11,10 +11,16 @@ import pytest
 from baseten_training_async import AsyncTrainingClient, RetryPolicy
 from baseten_training_async.testing import FakeClock, FakeTrainingAPI, JobTimings
 
-# Airflow reads its home at import: never the user's, always a scratch directory.
+# Airflow, Prefect and Dagster read their homes at import: never the user's, always
+# scratch directories (Prefect's temporary server keeps its database there).
 AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
-atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
+PREFECT_HOME = tempfile.mkdtemp(prefix="prefect-home-")
+DAGSTER_HOME = tempfile.mkdtemp(prefix="dagster-home-")
+for _home in (AIRFLOW_HOME, PREFECT_HOME, DAGSTER_HOME):
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
+os.environ["PREFECT_HOME"] = PREFECT_HOME
+os.environ["DAGSTER_HOME"] = DAGSTER_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 

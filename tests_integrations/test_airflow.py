@@ -256,7 +256,7 @@ async def test_dag_test_runs_the_operator_end_to_end(
     result = json.loads(result_lines[-1].removeprefix("RESULT "))
     print(f"\ndag.test() took {time.monotonic() - started:.1f} s")
     tasks = result["tasks"]
-    assert tasks["train[-1]"] == ["success", 1]
+    assert tasks["train[-1]"] == ["success", 1], text[-8000:]
     assert tasks["train_fail[-1]"] == ["failed", 2]  # retried once, and failed again
     assert tasks["train_stuck[-1]"][0] == "failed"
     assert tasks["sweep[0]"] == ["success", 1]
