@@ -21,6 +21,12 @@ for _home in (AIRFLOW_HOME, PREFECT_HOME, DAGSTER_HOME):
 os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
 os.environ["PREFECT_HOME"] = PREFECT_HOME
 os.environ["DAGSTER_HOME"] = DAGSTER_HOME
+with open(os.path.join(DAGSTER_HOME, "dagster.yaml"), "w") as _config:
+    _config.write("telemetry:\n  enabled: false\n")
+# Prefect's temporary server: no usage reports sent out (tests stay on loopback), and
+# time to start on a busy machine.
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
