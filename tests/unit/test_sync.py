@@ -102,8 +102,12 @@ def _checks(fake: ThreadedFake) -> dict[tuple[str, str], MethodCall]:
         return str(state["job"].id)
 
     def stop(c: TrainingClient, s: dict[str, Any]) -> object:
-        fresh = c.jobs.create(pid(s), {**SPEC, "name": "to-stop"})
-        return c.jobs.stop(pid(s), fresh.id).current_status == JobStatus.STOPPED
+        fake.api.capacity = 0  # pending until stopped, however slow this machine is
+        try:
+            fresh = c.jobs.create(pid(s), {**SPEC, "name": "to-stop"})
+            return c.jobs.stop(pid(s), fresh.id).current_status == JobStatus.STOPPED
+        finally:
+            fake.api.capacity = None
 
     def delete_job(c: TrainingClient, s: dict[str, Any]) -> object:
         fresh = c.jobs.create(pid(s), {**SPEC, "name": "to-delete"})
@@ -338,6 +342,7 @@ def test_the_same_errors_as_the_async_client(fake: ThreadedFake) -> None:
             client.jobs.checkpoint_files(project.id, "j", page_size=0)
         assert len(fake.api.requests) == before  # refused before any request
         job = client.jobs.create(project.id, {**SPEC, "name": "slow"})
+        fake.api.force_status(job.id, JobStatus.RUNNING)  # never finishes
         with pytest.raises(WaitTimeoutError) as timed_out:
             client.jobs.wait(project.id, job.id, timeout=0.001, poll_interval=0.001)
         assert timed_out.value.job is not None
