@@ -1,6 +1,6 @@
 """Async-first, typed Python SDK for the Baseten Training API."""
 
-from ._client import AsyncTrainingClient, ClientStats
+from ._client import AsyncTrainingClient, ClientStats, RawResponse
 from ._clock import Clock
 from ._errors import (
     APIConnectionError,
@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._fanout import CreateManyError, ProgressCallback
 from ._limits import FlowControl, RetryBudget
+from ._observe import EventHooks, ReconcileEvent, RequestEvent, ResponseEvent, RetryEvent
 from ._pagination import AsyncPager
 from ._reconcile import DuplicateJobWarning
 from ._retry import RetryPolicy
@@ -153,6 +154,7 @@ __all__ = [
     "DockerAuth",
     "DockerAuthMethod",
     "DuplicateJobWarning",
+    "EventHooks",
     "FileSummary",
     "FinishedJob",
     "FlowControl",
@@ -192,10 +194,15 @@ __all__ = [
     "QueueContext",
     "QueueEvent",
     "RateLimitError",
+    "RawResponse",
+    "ReconcileEvent",
     "RegistrySecretDockerAuth",
+    "RequestEvent",
     "ResourceMetrics",
+    "ResponseEvent",
     "RetryBudget",
     "RetryBudgetExhaustedError",
+    "RetryEvent",
     "RetryPolicy",
     "Runtime",
     "S3Artifact",

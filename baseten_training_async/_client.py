@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import ipaddress
 import math
 import os
 import platform
 import warnings
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._clock import DEFAULT_CLOCK, Clock
 from ._codec import has_control_characters
-from ._core import Core, Redactor
+from ._core import Core, Redactor, RequestOptions, recording
 from ._errors import InvalidInputError
-from ._http import AIOHTTP_VERSION, AiohttpTransport
+from ._http import AIOHTTP_VERSION, AiohttpTransport, SSLSetting
 from ._limits import FlowControl, RetryBudget
+from ._observe import EventHooks, Observer, configure_logging_from_env
 from ._reconcile import Reconciler
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -25,13 +28,16 @@ from ._version import __version__
 from ._watch import PollSettings, StatusPoller
 from .coordination import Coordinator, InProcessCoordinator
 from .coordination._base import BoundCoordinator
+from .resources._base import Resource
 from .resources.artifacts import ArtifactsResource
 from .resources.capacity import CapacityResource
 from .resources.jobs import JobsResource
 from .resources.projects import ProjectsResource
 from .resources.teams import TeamsResource
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncTrainingClient", "ClientStats"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncTrainingClient", "ClientStats", "RawResponse"]
+
+T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.baseten.co"
 DEFAULT_TIMEOUT = 60.0
@@ -74,6 +80,26 @@ class ClientStats:
     in_flight: int
     status_listings: int = 0
     status_lookups: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse(Generic[T]):
+    """What ``client.with_raw_response.<resource>.<method>(...)`` returns.
+
+    Attributes:
+        value: What the method returns normally (the parsed model, list, ...).
+        status_code: The HTTP status of the call's last response.
+        headers: That response's headers.
+    """
+
+    value: T
+    status_code: int
+    headers: Mapping[str, str]
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's ``x-request-id`` of that response, if it sent one."""
+        return self.headers.get("x-request-id")
 
 
 def _check_header_value(field: str, value: str) -> str:
@@ -161,6 +187,19 @@ class AsyncTrainingClient:
             at once (``create_many`` always reconciles).
         stop_duplicates: Stop a second job that appears under a name after a
             resend (a server that committed later than ``commit_window``).
+        event_hooks: Callables per event, as httpx takes them:
+            ``{"request": [...], "response": [...], "retry": [...],
+            "reconcile": [...]}``; each is called (or awaited) with a
+            `RequestEvent`, `ResponseEvent`, `RetryEvent` or `ReconcileEvent`.
+        tracing: OpenTelemetry spans: ``None`` (default) traces when the
+            ``otel`` extra is installed, ``True`` requires it, ``False`` never
+            traces (and never imports it).
+        tracer_provider: The OpenTelemetry ``TracerProvider`` to trace with;
+            the global one by default.
+        proxy: A proxy URL for every request; overrides the environment.
+        ssl: An ``ssl.SSLContext``, or the path of a CA bundle, to verify the
+            server with.
+        trust_env: Honour ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``.
 
     Raises:
         InvalidInputError: No API key, or an invalid setting.
@@ -195,7 +234,14 @@ class AsyncTrainingClient:
         stop_duplicates: bool = False,
         coordinator: Coordinator | None = None,
         poll: PollSettings | None = None,
+        event_hooks: EventHooks | None = None,
+        tracing: bool | None = None,
+        tracer_provider: object | None = None,
+        proxy: str | None = None,
+        ssl: SSLSetting = None,
+        trust_env: bool = True,
     ) -> None:
+        configure_logging_from_env()
         key = api_key if api_key is not None else os.environ.get("BASETEN_API_KEY")
         if not key:
             raise InvalidInputError(
@@ -216,6 +262,9 @@ class AsyncTrainingClient:
             raise InvalidInputError(
                 "coordinator", "must have bind, acquire, report_rate_limited, lease and aclose"
             )
+        if transport is not None and (proxy is not None or ssl is not None):
+            raise InvalidInputError("transport", "proxy= and ssl= configure the default transport")
+        observer = Observer(event_hooks, tracing=tracing, tracer_provider=tracer_provider)
         clock = clock or DEFAULT_CLOCK
         shared = BoundCoordinator(
             coordinator or InProcessCoordinator(),
@@ -225,7 +274,11 @@ class AsyncTrainingClient:
         core = Core(
             transport=transport
             or AiohttpTransport(
-                max_connections=max_concurrency, max_response_bytes=max_response_bytes
+                max_connections=max_concurrency,
+                max_response_bytes=max_response_bytes,
+                trust_env=trust_env,
+                proxy=proxy,
+                ssl=ssl,
             ),
             flow=FlowControl(
                 max_concurrency=max_concurrency, budget=retry_budget or RetryBudget(), clock=clock
@@ -237,6 +290,7 @@ class AsyncTrainingClient:
             headers={"Authorization": f"Api-Key {key}", "User-Agent": _user_agent()},
             redactor=Redactor(key),
             shared=shared if coordinator is not None else None,
+            observer=observer if observer.active else None,
         )
         reconciler = Reconciler(
             commit_window=commit_window,
@@ -316,15 +370,35 @@ class AsyncTrainingClient:
         )
 
     def with_options(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
+        extra_body: Mapping[str, object] | None = None,
     ) -> AsyncTrainingClient:
         """A view of this client with other per-call settings.
 
-        The view shares the connection pool, flow control and reconciliation
-        with this client; closing either closes both.
+        The view shares the connection pool, flow control, hooks and
+        reconciliation with this client; closing either closes both. Building
+        one is cheap: it is also the per-call form of these settings.
+
+        Args:
+            timeout: Seconds allowed for each attempt.
+            max_retries: Retries after a failed attempt.
+            extra_headers: Headers added to every request of the view
+                (replacing the SDK's own of the same name).
+            extra_query: Query parameters added to every request of the view.
+            extra_body: Fields merged into the JSON body of every call that
+                sends one (for a field the SDK does not know yet); calls
+                without a body (GET, DELETE, reconciliation listings) send none.
 
         Example:
             >>> job = await client.with_options(timeout=5).jobs.retrieve(p, j)  # doctest: +SKIP
+            >>> job = await client.with_options(extra_body={"new_field": 1}).jobs.create(
+            ...     p, spec
+            ... )  # doctest: +SKIP
         """
         core = self._core
         changes: dict[str, object] = {}
@@ -332,9 +406,29 @@ class AsyncTrainingClient:
             changes["timeout"] = _check_seconds("timeout", timeout)
         if max_retries is not None:
             changes["policy"] = dataclasses.replace(core.policy, max_retries=max_retries)
+        if extra_headers or extra_query or extra_body:
+            added = RequestOptions(
+                _checked_headers(extra_headers),
+                _checked_mapping("extra_query", extra_query),
+                _checked_mapping("extra_body", extra_body),
+            )
+            changes["options"] = added if core.options is None else core.options.merge(added)
+        return self._view(dataclasses.replace(core, **changes))  # type: ignore[arg-type]
+
+    @property
+    def with_raw_response(self) -> RawResponseClient:
+        """The same methods, returning `RawResponse` (status, headers, request id, value).
+
+        Example:
+            >>> raw = await client.with_raw_response.jobs.retrieve(p, j)  # doctest: +SKIP
+            >>> raw.status_code, raw.request_id, raw.value.current_status  # doctest: +SKIP
+        """
+        return RawResponseClient(self._view(dataclasses.replace(self._core, record=True)))
+
+    def _view(self, core: Core) -> AsyncTrainingClient:
         view = AsyncTrainingClient.__new__(AsyncTrainingClient)
         view._owns_transport = False
-        view._attach(dataclasses.replace(core, **changes), self._reconciler, self._poller)  # type: ignore[arg-type]
+        view._attach(core, self._reconciler, self._poller)
         return view
 
     async def aclose(self) -> None:
@@ -371,6 +465,72 @@ class AsyncTrainingClient:
                 ResourceWarning,
                 stacklevel=2,
             )
+
+
+class RawResponseClient:
+    """``client.with_raw_response``: each resource's methods, returning `RawResponse`."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncTrainingClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> _RawResource:
+        resource = getattr(self._client, name)
+        if name.startswith("_") or not isinstance(resource, Resource):
+            raise AttributeError(name)
+        return _RawResource(resource)
+
+
+class _RawResource:
+    """One resource of a raw-response view; its methods return `RawResponse`."""
+
+    __slots__ = ("_resource",)
+
+    def __init__(self, resource: object) -> None:
+        self._resource = resource
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        member = getattr(self._resource, name)
+        if isinstance(member, Resource):  # a nested group, e.g. jobs.sessions
+            return _RawResource(member)
+        if not callable(member):
+            raise AttributeError(name)
+
+        async def call(*args: Any, **kwargs: Any) -> RawResponse[Any]:
+            with recording() as seen:
+                value = member(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            if not seen.responses:
+                raise InvalidInputError(name, "made no request, so it has no raw response")
+            last = seen.responses[-1]
+            return RawResponse(value, last.status, last.headers)
+
+        call.__name__ = name
+        call.__doc__ = member.__doc__
+        return call
+
+
+def _checked_headers(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    if not headers:
+        return None
+    for name, value in _checked_mapping("extra_headers", headers).items():  # type: ignore[union-attr]
+        _check_header_value(f"extra_headers[{name!r}]", name)
+        if not isinstance(value, str):
+            raise InvalidInputError(f"extra_headers[{name!r}]", "must be a string")
+        _check_header_value(f"extra_headers[{name!r}]", value)
+    return dict(headers)
+
+
+def _checked_mapping(field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if not value:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidInputError(field, "must be a dict with string keys")
+    return dict(value)
 
 
 def _user_agent() -> str:

@@ -8,11 +8,13 @@ none of them; the client builds one and hands it down.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -20,16 +22,29 @@ import msgspec
 from ._clock import Clock
 from ._codec import ENCODER, decoder_for
 from ._dates import parse_http_date
-from ._errors import APIResponseValidationError, RateLimitError, body_snippet, status_error
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    RateLimitError,
+    body_snippet,
+    status_error,
+)
 from ._limits import FlowControl
+from ._observe import Observer, Probe, logger
 from ._retry import RetryPolicy, call_with_retries
 from ._transport import HTTPRequest, QueryParams, Transport
 from ._wire import Route
 
-__all__ = ["Core", "Redactor", "Response", "SharedLimits"]
+__all__ = ["Core", "Redactor", "RequestOptions", "Response", "SharedLimits", "recording"]
 
 T = TypeVar("T")
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# A lost response to these cannot have changed anything on the server.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Responses of the calls made by a raw-response view, per task.
+_RECORDED: ContextVar[list[Response[Any]] | None] = ContextVar(
+    "baseten_training_async_recorded", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,54 @@ class Response(Generic[T]):
     def server_time(self) -> datetime | None:
         """The server's clock from the ``Date`` header, if it sent one."""
         return parse_http_date(self.headers.get("Date"))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """Additions to every request of a client view (``client.with_options(...)``).
+
+    Attributes:
+        extra_headers: Headers added to (or replacing) the SDK's own.
+        extra_query: Query parameters added to every request.
+        extra_body: Fields merged (shallowly) into the JSON body of calls that
+            send one; calls without a body are left without one.
+    """
+
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str | int] | None = None
+    extra_body: Mapping[str, object] | None = None
+
+    def merge(self, other: RequestOptions) -> RequestOptions:
+        """These options with ``other``'s added on top."""
+
+        def both(
+            a: Mapping[str, Any] | None, b: Mapping[str, Any] | None
+        ) -> Mapping[str, Any] | None:
+            if not a or not b:
+                return b or a
+            return {**a, **b}
+
+        return RequestOptions(
+            both(self.extra_headers, other.extra_headers),
+            both(self.extra_query, other.extra_query),
+            both(self.extra_body, other.extra_body),
+        )
+
+
+class recording:
+    """Collects the responses of calls made in this block by cores with ``record=True``."""
+
+    __slots__ = ("_token", "responses")
+
+    def __init__(self) -> None:
+        self.responses: list[Response[Any]] = []
+
+    def __enter__(self) -> recording:
+        self._token = _RECORDED.set(self.responses)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _RECORDED.reset(self._token)
 
 
 class Redactor:
@@ -133,6 +196,9 @@ class Core:
         redactor: Blanks the API key out of what errors quote.
         shared: Limits shared with other clients (a coordinator), checked
             before each attempt; None for none.
+        observer: Event hooks and tracing; None when nothing watches.
+        options: Extra headers, query and body of a `with_options` view.
+        record: Hand responses to an enclosing `recording` (raw-response views).
     """
 
     transport: Transport
@@ -144,6 +210,9 @@ class Core:
     headers: Mapping[str, str]
     redactor: Redactor
     shared: SharedLimits | None = None
+    observer: Observer | None = None
+    options: RequestOptions | None = None
+    record: bool = False
     _json_headers: Mapping[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,20 +250,34 @@ class Core:
         """
         payload = None if body is None else ENCODER.encode(body)
         sent_headers = self._json_headers if payload is not None else self.headers
+        options = self.options
+        if options is not None:
+            params, headers, payload = _with_options(options, params, headers, payload)
         if headers:
             sent_headers = {**sent_headers, **headers}
-        http = HTTPRequest(
-            route.method, self.base_url + path, params, sent_headers, payload, self.timeout
-        )
+        url = self.base_url + path
+        http = HTTPRequest(route.method, url, params, sent_headers, payload, self.timeout)
         decoder = decoder_for(route.response)
         call_deadline = self.call_deadline()
+        observer = self.observer
+        probe = None
+        if observer is not None or logger.isEnabledFor(logging.DEBUG):
+            probe = Probe(observer, self.clock, route.method, route.template, path, url)
+        safe = route.method in _SAFE_METHODS
 
         async def attempt() -> Response[T]:
             if self.shared is not None:
                 await self.shared.acquire(deadline=call_deadline)
             await self.flow.acquire(call_deadline)
             try:
-                response = await self.transport.send(http)
+                if probe is None:
+                    response = await self.transport.send(http)
+                else:
+                    response = await probe.send(self.transport, http)
+            except APIConnectionError as exc:
+                if safe and exc.maybe_committed:
+                    exc.maybe_committed = False  # a read cannot have taken effect
+                raise
             finally:
                 self.flow.release()
             status = response.status
@@ -229,7 +312,7 @@ class Core:
                 ) from None
             return Response(value, status, response.headers)
 
-        return await call_with_retries(
+        retried = call_with_retries(
             attempt,
             policy=self.policy,
             flow=self.flow,
@@ -237,4 +320,33 @@ class Core:
             idempotent=route.idempotent,
             method=route.method,
             path=path,
+            on_retry=None if probe is None else probe.retrying,
         )
+        if observer is not None and observer.tracing is not None:
+            with observer.call(route.method, route.template):
+                result = await retried
+        else:
+            result = await retried
+        if self.record:
+            sink = _RECORDED.get()
+            if sink is not None:
+                sink.append(result)
+        return result
+
+
+def _with_options(
+    options: RequestOptions,
+    params: QueryParams | None,
+    headers: Mapping[str, str] | None,
+    payload: bytes | None,
+) -> tuple[QueryParams | None, Mapping[str, str] | None, bytes | None]:
+    if options.extra_query:
+        params = {**params, **options.extra_query} if params else options.extra_query
+    if options.extra_headers:
+        headers = {**headers, **options.extra_headers} if headers else options.extra_headers
+    if options.extra_body and payload is not None:
+        document = msgspec.json.decode(payload)
+        if isinstance(document, dict):
+            document.update(options.extra_body)
+            payload = ENCODER.encode(document)
+    return params, headers, payload

@@ -6,6 +6,11 @@ Everything above this layer sees `HTTPResponse` or an SDK exception.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import ssl as _ssl
+import urllib.request
+from collections.abc import Mapping
 
 import aiohttp
 from yarl import URL
@@ -16,10 +21,11 @@ from ._errors import (
     APITimeoutError,
     BasetenError,
     ClientClosedError,
+    InvalidInputError,
 )
 from ._transport import HTTPRequest, HTTPResponse
 
-__all__ = ["AIOHTTP_VERSION", "AiohttpTransport"]
+__all__ = ["AIOHTTP_VERSION", "AiohttpTransport", "SSLSetting", "env_proxy", "ssl_context"]
 
 AIOHTTP_VERSION: str = aiohttp.__version__
 
@@ -29,17 +35,100 @@ _ERROR_BODY_CAP = 256 * 1024
 _MAX_CONNECT_SECONDS = 10.0
 
 
+SSLSetting = _ssl.SSLContext | str | os.PathLike[str] | None
+"""An ``SSLContext``, or the path of a CA bundle (PEM) to verify the server with."""
+
+
+def ssl_context(value: SSLSetting) -> _ssl.SSLContext | None:
+    """An ``SSLContext`` for ``value``; None means the system's default verification.
+
+    Raises:
+        InvalidInputError: Not a context or a readable CA bundle.
+    """
+    if value is None or isinstance(value, _ssl.SSLContext):
+        return value
+    if isinstance(value, str | os.PathLike):
+        try:
+            return _ssl.create_default_context(cafile=os.fspath(value))
+        except (OSError, _ssl.SSLError) as exc:
+            raise InvalidInputError("ssl", f"cannot load the CA bundle {value!s}: {exc}") from None
+    raise InvalidInputError("ssl", "must be an ssl.SSLContext or the path of a CA bundle")
+
+
+_Proxy = tuple[URL, Mapping[str, str] | None] | None
+
+
+def _proxy_setting(url: str) -> tuple[URL, Mapping[str, str] | None]:
+    """A proxy URL without credentials, and its ``Proxy-Authorization`` header if it had some."""
+    proxy = URL(url)
+    if proxy.user is None:
+        return proxy, None
+    credentials = f"{proxy.user}:{proxy.password or ''}".encode()
+    auth = "Basic " + base64.b64encode(credentials).decode("ascii")
+    return proxy.with_user(None), {"Proxy-Authorization": auth}
+
+
+def env_proxy(url: URL) -> str | None:
+    """The ``HTTP_PROXY``/``HTTPS_PROXY`` for ``url``, unless ``NO_PROXY`` bypasses it.
+
+    ``NO_PROXY`` is a comma-separated list of host names (a name also covers
+    its subdomains; a leading dot is ignored), optionally with ``:port``, or
+    ``*`` for every host.
+    """
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme)
+    if not proxy or url.host is None:
+        return None
+    host = url.host.lower()
+    for entry in proxies.get("no", "").replace(" ", "").lower().split(","):
+        name, _, port = entry.lstrip(".").partition(":")
+        if entry == "*" or (
+            name
+            and (host == name or host.endswith("." + name))
+            and (not port or port == str(url.port))
+        ):
+            return None
+    return proxy
+
+
 class AiohttpTransport:
     """The default transport: one pooled aiohttp session, created lazily in the running loop.
+
+    Every request (reconciliation listings included) goes through the one
+    session, so proxy and TLS settings apply to all of them.
 
     Args:
         max_connections: Connector limit; at least the client's concurrency.
         max_response_bytes: Larger bodies raise ``APIResponseValidationError``.
+        trust_env: Use ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` from
+            the environment (read once per destination host).
+        proxy: A proxy URL for every request; overrides the environment.
+        ssl: An ``SSLContext``, or the path of a CA bundle, to verify the
+            server (and an https proxy) with.
     """
 
-    def __init__(self, *, max_connections: int = 64, max_response_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 64,
+        max_response_bytes: int = 64 << 20,
+        trust_env: bool = True,
+        proxy: str | None = None,
+        ssl: SSLSetting = None,
+    ) -> None:
+        if proxy is not None and (not isinstance(proxy, str) or "://" not in proxy):
+            raise InvalidInputError(
+                "proxy", f"must be a proxy URL such as http://host:port, got {proxy!r}"
+            )
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
+        self._trust_env = trust_env
+        self._proxy: _Proxy = None if proxy is None else _proxy_setting(proxy)
+        # Environment proxies, per (scheme, host, port): read once per destination.
+        # (aiohttp's own trust_env reads ~/.netrc and the environment in a thread on
+        # every request, and would let a netrc entry clash with the API key header.)
+        self._env_proxies: dict[tuple[str, str | None, int | None], _Proxy] = {}
+        self._ssl: _ssl.SSLContext | bool = ssl_context(ssl) or True
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -61,7 +150,7 @@ class AiohttpTransport:
         loop = asyncio.get_running_loop()
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300
+                limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300, ssl=self._ssl
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -76,6 +165,18 @@ class AiohttpTransport:
                 "create one client per event loop"
             )
         return self._session
+
+    def _proxy_for(self, url: URL) -> _Proxy:
+        if self._proxy is not None or not self._trust_env:
+            return self._proxy
+        key = (url.scheme, url.host, url.port)
+        try:
+            return self._env_proxies[key]
+        except KeyError:
+            found = env_proxy(url)
+            proxy = None if found is None else _proxy_setting(found)
+            self._env_proxies[key] = proxy
+            return proxy
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
@@ -103,15 +204,25 @@ class AiohttpTransport:
         url = URL(request.url, encoded=True)
         where = f"{request.method} {url.path}"
         error: BasetenError
+        proxy = self._proxy_for(url)
+        headers = request.headers
+        proxy_headers = None
+        if proxy is not None and proxy[1] is not None:
+            if url.scheme == "https":
+                proxy_headers = proxy[1]  # sent on the CONNECT that opens the tunnel
+            else:
+                headers = {**headers, **proxy[1]}  # a plain-http proxy reads the request itself
         try:
             async with session.request(
                 request.method,
                 url,
                 params=request.params,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout(request.timeout),
+                proxy=None if proxy is None else proxy[0],
+                proxy_headers=proxy_headers,
             ) as response:
                 payload = await self._read_capped(response)
                 return HTTPResponse(response.status, response.headers, payload)

@@ -50,6 +50,7 @@ from ._errors import (
     BasetenError,
     InternalServerError,
 )
+from ._observe import ReconcileEvent, ReconcileOutcome, report_reconcile
 from ._wire import EMPTY, LIST_JOBS, STOP_JOB, CreateJobRequest, JobEnvelope, Route
 from .coordination._base import BoundCoordinator
 from .models import TrainingJob, TrainingJobSpec
@@ -167,8 +168,30 @@ class Reconciler:
         """POST a create (or recreate) and settle an unknown outcome.
 
         A recreate has no spec to name it: ``source_job_id`` says which job it
-        copies, and the new job is looked for under that job's name.
+        copies, and the new job is looked for under that job's name. With
+        tracing on, the whole call (every attempt and listing) is one span.
         """
+        observer = core.observer
+        if observer is not None and observer.tracing is not None:
+            with observer.call(route.method, route.template):
+                return await self._create(
+                    core, project_id, route, path, spec, headers, claims, source_job_id
+                )
+        return await self._create(
+            core, project_id, route, path, spec, headers, claims, source_job_id
+        )
+
+    async def _create(
+        self,
+        core: Core,
+        project_id: str,
+        route: Route[JobEnvelope],
+        path: str,
+        spec: TrainingJobSpec | None,
+        headers: dict[str, str] | None,
+        claims: Claims | None,
+        source_job_id: str | None,
+    ) -> TrainingJob:
         body = None if spec is None else CreateJobRequest(spec)
         name = None if spec is None else spec.name
         started = core.clock.monotonic()
@@ -221,6 +244,7 @@ class Reconciler:
     ) -> TrainingJob | None:
         """The job the ambiguous attempt made, or None once it is proven absent."""
         if name is None and source_job_id is None:
+            await self._report(core, "raised", project_id, name, None, exc)
             raise APIConnectionError(
                 f"POST {path}: the outcome is unknown and the job has no name to look "
                 f"it up by; it may have been created ({exc})",
@@ -228,6 +252,7 @@ class Reconciler:
                 spec=spec,
             ) from exc
         if self.raise_on_unknown and claims is None:
+            await self._report(core, "raised", project_id, name, None, exc)
             raise APIConnectionError(
                 f"POST {path}: the outcome is unknown; the job may have been created "
                 f"({exc}). Look it up by name before sending it again",
@@ -238,21 +263,31 @@ class Reconciler:
         try:
             job = await self._find(core, project_id, name, claims, started, source_job_id)
         except (BasetenError, _Undecidable) as lookup_error:
+            await self._report(core, "raised", project_id, name, None, exc)
             raise APIConnectionError(
                 f"POST {path}: the outcome is unknown and looking the job up by name "
                 f"did not settle it ({lookup_error}); it may have been created",
                 maybe_committed=True,
                 spec=spec,
             ) from exc
-        logger.info(
-            "create %s: outcome unknown (%s); %s",
-            name or source_job_id,
-            type(exc).__name__,
-            "adopted the job the server made" if job else "proven absent, sending again",
-        )
         if job is not None:
             self.stats.adopted += 1
+            await self._report(core, "adopted", project_id, job.name, job.id, exc)
+        else:
+            await self._report(core, "resent", project_id, name, None, exc)
         return job
+
+    @staticmethod
+    async def _report(
+        core: Core,
+        outcome: ReconcileOutcome,
+        project_id: str,
+        name: str | None,
+        job_id: str | None,
+        error: BaseException | None,
+    ) -> None:
+        event = ReconcileEvent(outcome, project_id, name, job_id, error)
+        await report_reconcile(core.observer, event)
 
     async def _adopt_committed(
         self,
@@ -276,8 +311,10 @@ class Reconciler:
             assert isinstance(exc, APIResponseValidationError)
             exc.committed = True
             exc.add_note("the job was created (the server answered 2xx); do not send it again")
+            await self._report(core, "raised", project_id, name, None, exc)
             raise exc
         self.stats.adopted += 1
+        await self._report(core, "adopted", project_id, job.name, job.id, exc)
         return self._claim(claims, job)
 
     async def _watch_after_resend(
@@ -326,6 +363,7 @@ class Reconciler:
         claims: Claims | None,
     ) -> None:
         self.stats.duplicates.append((job.name or "", other.id))
+        await self._report(core, "duplicate", project_id, job.name, other.id, None)
         if claims is not None:
             claims.ids.add(other.id)  # never adopted by another spec of the batch
         logger.warning(

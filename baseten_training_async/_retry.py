@@ -40,10 +40,13 @@ from ._errors import (
 )
 from ._limits import FlowControl
 
-__all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
+__all__ = ["OnRetry", "RetryPolicy", "call_with_retries", "is_retryable"]
 
 logger = logging.getLogger("baseten_training_async")
 T = TypeVar("T")
+
+OnRetry = Callable[[int, BaseException, float], Awaitable[None]]
+"""Told ``(failed attempt number, its error, seconds until the next)`` before each wait."""
 
 _ALWAYS_RETRYABLE_STATUSES = frozenset({429, 503})
 
@@ -118,8 +121,11 @@ class _Attempts:
         path: str,
         started: float,
         clock: Clock,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.clock = clock
+        self.on_retry = on_retry
+        self.pending: tuple[int, BaseException, float] | None = None
         self.policy = policy
         self.flow = flow
         self.idempotent = idempotent
@@ -170,14 +176,27 @@ class _Attempts:
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        logger.info(
-            "retrying %s %s: attempt %d failed (%s); next attempt in %.2fs",
-            self.method,
-            self.path,
-            state.attempt_number,
-            _describe(exc),
-            state.upcoming_sleep,
-        )
+        if logger.isEnabledFor(logging.INFO):
+            request_id = getattr(exc, "request_id", None)
+            logger.info(
+                "retrying %s %s: attempt %d failed (%s)%s; next attempt in %.2fs",
+                self.method,
+                self.path,
+                state.attempt_number,
+                _describe(exc),
+                f" [request id {request_id}]" if request_id else "",
+                state.upcoming_sleep,
+            )
+        if self.on_retry is not None and exc is not None:
+            self.pending = (state.attempt_number, exc, state.upcoming_sleep)
+
+    async def sleep(self, seconds: float) -> None:
+        # Tenacity's before_sleep is synchronous; the (possibly async) retry
+        # listeners are told here, just before the wait.
+        pending, self.pending = self.pending, None
+        if pending is not None and self.on_retry is not None:
+            await self.on_retry(*pending)
+        await self.clock.sleep(seconds)
 
 
 async def call_with_retries(
@@ -189,6 +208,7 @@ async def call_with_retries(
     idempotent: bool,
     method: str,
     path: str,
+    on_retry: OnRetry | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop.
 
@@ -199,6 +219,9 @@ async def call_with_retries(
     the tenacity machinery only after a failure keeps it off the hot path.
     Tenacity then replays that failure as its own first attempt, so the
     policy, logging and budget see every attempt.
+
+    ``on_retry`` is awaited before each wait with the failed attempt's
+    number, its error and the wait.
 
     Raises:
         BasetenError: The last attempt's error; also a
@@ -220,7 +243,7 @@ async def call_with_retries(
                 raise failure
             return await attempt()
 
-        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock)
+        hooks = _Attempts(policy, flow, idempotent, method, path, started, clock, on_retry)
         result = await _retry_after_failure(again, hooks)
     flow.budget.deposit()
     return result
@@ -228,7 +251,7 @@ async def call_with_retries(
 
 async def _retry_after_failure(attempt: Callable[[], Awaitable[T]], hooks: _Attempts) -> T:
     retrying = AsyncRetrying(
-        sleep=hooks.clock.sleep,
+        sleep=hooks.sleep if hooks.on_retry is not None else hooks.clock.sleep,
         stop=hooks.stop,
         wait=hooks.wait,
         retry=hooks.should_retry,

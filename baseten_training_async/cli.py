@@ -161,6 +161,12 @@ def _add_output_options(
         default=default(False),
         help="show tracebacks and the SDK's debug log",
     )
+    group.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="show each retry and reconciliation as it happens",
+    )
 
 
 def _leaf(
@@ -569,10 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if args.debug:
-        logging.basicConfig(
-            level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-        )
+    if args.debug or args.verbose:
+        logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        level = logging.DEBUG if args.debug else logging.INFO
+        logging.getLogger("baseten_training_async").setLevel(level)
     out = Output(json_mode=args.json)
     try:
         return asyncio.run(_run(args, out))

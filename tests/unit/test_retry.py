@@ -290,8 +290,19 @@ async def test_timeouts_raise_api_timeout_error(
     mocked.get(f"{PROJECTS}/p1", exception=TimeoutError(), repeat=True)
     with pytest.raises(APITimeoutError) as info:
         await client.projects.retrieve("p1")
-    assert info.value.maybe_committed is True
+    # A read cannot have taken effect, so it does not say it may have.
+    assert info.value.maybe_committed is False
     assert not isinstance(info.value.__cause__, APITimeoutError)
+
+
+async def test_a_timed_out_write_may_have_taken_effect(
+    client: AsyncTrainingClient, mocked: aioresponses
+) -> None:
+    mocked.delete(f"{PROJECTS}/p1", exception=TimeoutError(), repeat=True)
+    with pytest.raises(APITimeoutError) as info:
+        await client.projects.delete("p1")
+    assert info.value.maybe_committed is True
+    assert _calls(mocked, "DELETE", f"{PROJECTS}/p1") == 1
 
 
 async def test_retries_are_logged_without_the_key(
@@ -302,11 +313,15 @@ async def test_retries_are_logged_without_the_key(
     with caplog.at_level(logging.DEBUG, logger="baseten_training_async"):
         await client.projects.list()
     records = [r for r in caplog.records if r.name == "baseten_training_async"]
-    assert len(records) == 1
-    assert records[0].levelno == logging.INFO
-    text = records[0].getMessage()
+    info = [r for r in records if r.levelno == logging.INFO]
+    assert len(info) == 1
+    text = info[0].getMessage()
     assert re.search(r"retrying GET /v1/training_projects: attempt 1 failed .*503", text)
     assert "next attempt in" in text
+    # DEBUG: a request and a response line per attempt.
+    debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
+    assert len(debug) == 4
+    assert re.fullmatch(r"response GET /v1/training_projects 503 in \S+s \(attempt 1, .*", debug[1])
     assert KEY not in caplog.text
 
 
