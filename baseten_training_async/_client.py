@@ -391,12 +391,15 @@ class AsyncTrainingClient:
                 (replacing the SDK's own of the same name).
             extra_query: Query parameters added to every request of the view.
             extra_body: Fields merged into the JSON body of every call that
-                sends one (for a field the SDK does not know yet); calls
-                without a body (GET, DELETE, reconciliation listings) send none.
+                sends one (for a field the SDK does not know yet), objects into
+                objects: ``{"training_job": {"new_field": 1}}`` adds a field to
+                a create's spec. Calls without a body (GET, DELETE,
+                reconciliation listings) send none.
 
         Example:
             >>> job = await client.with_options(timeout=5).jobs.retrieve(p, j)  # doctest: +SKIP
-            >>> job = await client.with_options(extra_body={"new_field": 1}).jobs.create(
+            >>> extra = {"training_job": {"new_field": 1}}
+            >>> job = await client.with_options(extra_body=extra).jobs.create(
             ...     p, spec
             ... )  # doctest: +SKIP
         """

@@ -79,8 +79,9 @@ class RequestOptions:
     Attributes:
         extra_headers: Headers added to (or replacing) the SDK's own.
         extra_query: Query parameters added to every request.
-        extra_body: Fields merged (shallowly) into the JSON body of calls that
-            send one; calls without a body are left without one.
+        extra_body: Fields merged into the JSON body of calls that send one
+            (objects into objects, anything else replacing); calls without a
+            body are left without one.
     """
 
     extra_headers: Mapping[str, str] | None = None
@@ -347,6 +348,17 @@ def _with_options(
     if options.extra_body and payload is not None:
         document = msgspec.json.decode(payload)
         if isinstance(document, dict):
-            document.update(options.extra_body)
-            payload = ENCODER.encode(document)
+            payload = ENCODER.encode(_deep_merge(document, options.extra_body))
     return params, headers, payload
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, object]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in: dicts into dicts, anything else replacing."""
+    merged = dict(base)
+    for key, value in extra.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged

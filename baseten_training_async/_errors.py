@@ -159,8 +159,9 @@ class APIConnectionError(BasetenError):
 
     Attributes:
         maybe_committed: True when the request may have reached the server and
-            taken effect (it was sent, but the response was lost). For a job
-            create this means the job may exist: see `spec`.
+            taken effect (it was sent, but the response was lost). Never True
+            for a read (GET), which cannot take effect. For a job create this
+            means the job may exist: see `spec`.
         spec: For a create whose outcome is unknown, the spec it sent.
     """
 
