@@ -161,7 +161,8 @@ def docs_screens(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[redis]")
+    # The otel extra and the OpenTelemetry SDK: for the "hooks + spans" row only.
+    session.install("-e", ".[redis,otel]", "opentelemetry-sdk")
     # The peers live only in this session's virtualenv, never in the SDK's deps.
     # truss: the newest release whose dependencies install here (see docs/performance.md).
     # A peer that cannot install is reported as "not measured" by run.py, not faked.

@@ -30,7 +30,7 @@ from ._errors import (
     status_error,
 )
 from ._limits import FlowControl
-from ._observe import Observer, Probe, logger
+from ._observe import Observer, Probe, current_scope, logger
 from ._retry import RetryPolicy, call_with_retries
 from ._transport import HTTPRequest, QueryParams, Transport
 from ._wire import Route
@@ -249,6 +249,20 @@ class Core:
         Raises:
             BasetenError: The call failed; see the error tree.
         """
+        observer = self.observer
+        if observer is not None and observer.tracing is not None:
+            with observer.call(route.method, route.template):
+                return await self._request(route, path, body, params, headers)
+        return await self._request(route, path, body, params, headers)
+
+    async def _request(
+        self,
+        route: Route[T],
+        path: str,
+        body: msgspec.Struct | None,
+        params: QueryParams | None,
+        headers: Mapping[str, str] | None,
+    ) -> Response[T]:
         payload = None if body is None else ENCODER.encode(body)
         sent_headers = self._json_headers if payload is not None else self.headers
         options = self.options
@@ -262,9 +276,10 @@ class Core:
         call_deadline = self.call_deadline()
         observer = self.observer
         probe = None
-        if observer is not None or logger.isEnabledFor(logging.DEBUG):
+        if (
+            observer is not None and (observer.hooked or current_scope() is not None)
+        ) or logger.isEnabledFor(logging.DEBUG):
             probe = Probe(observer, self.clock, route.method, route.template, path, url)
-        safe = route.method in _SAFE_METHODS
 
         async def attempt() -> Response[T]:
             if self.shared is not None:
@@ -276,7 +291,7 @@ class Core:
                 else:
                     response = await probe.send(self.transport, http)
             except APIConnectionError as exc:
-                if safe and exc.maybe_committed:
+                if exc.maybe_committed and route.method in _SAFE_METHODS:
                     exc.maybe_committed = False  # a read cannot have taken effect
                 raise
             finally:
@@ -323,11 +338,7 @@ class Core:
             path=path,
             on_retry=None if probe is None else probe.retrying,
         )
-        if observer is not None and observer.tracing is not None:
-            with observer.call(route.method, route.template):
-                result = await retried
-        else:
-            result = await retried
+        result = await retried
         if self.record:
             sink = _RECORDED.get()
             if sink is not None:

@@ -20,13 +20,12 @@ otherwise the call takes the same path as if this module did not exist.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 from urllib.parse import urlencode, urlsplit
@@ -45,6 +44,7 @@ __all__ = [
     "ResponseEvent",
     "RetryEvent",
     "configure_logging_from_env",
+    "current_scope",
     "logger",
     "report_reconcile",
     "retry_reason",
@@ -231,9 +231,9 @@ class CallScope:
 
     __slots__ = ("rate_limit_wait", "retries", "span", "tracing")
 
-    def __init__(self, tracing: _Tracing, name: str, attributes: dict[str, Any]) -> None:
+    def __init__(self, tracing: _Tracing, name: str) -> None:
         self.tracing = tracing
-        self.span = tracing.tracer.start_span(name, attributes=attributes)
+        self.span = tracing.tracer.start_span(name)
         self.retries = 0
         self.rate_limit_wait = 0.0
 
@@ -305,7 +305,7 @@ class Observer:
         tracer_provider: An OpenTelemetry ``TracerProvider``; the global one by default.
     """
 
-    __slots__ = ("on_reconcile", "on_request", "on_response", "on_retry", "tracing")
+    __slots__ = ("hooked", "on_reconcile", "on_request", "on_response", "on_retry", "tracing")
 
     def __init__(
         self,
@@ -329,45 +329,59 @@ class Observer:
         self.on_retry: tuple[Callable[[Any], object], ...] = tuple(given.get("retry", ()))
         self.on_reconcile: tuple[Callable[[Any], object], ...] = tuple(given.get("reconcile", ()))
         self.tracing = _tracing(tracing, tracer_provider)
+        self.hooked = bool(
+            self.on_request or self.on_response or self.on_retry or self.on_reconcile
+        )
 
     @property
     def active(self) -> bool:
         """Whether any hook or the tracer is on."""
-        return bool(
-            self.on_request
-            or self.on_response
-            or self.on_retry
-            or self.on_reconcile
-            or self.tracing is not None
-        )
+        return self.hooked or self.tracing is not None
 
-    @contextlib.contextmanager
-    def call(self, method: str, template: str) -> Iterator[None]:
-        """The span of one SDK call, unless one is open already (then attempts join it)."""
+    def call(self, method: str, template: str) -> _CallSpan:
+        """A context manager: the span of one SDK call, unless one is open already.
+
+        Attempts made inside it (the call's own, and those of calls it makes,
+        such as reconciliation listings) are children of this span.
+        """
+        return _CallSpan(self.tracing, method, template)
+
+
+class _CallSpan:
+    """Opens a call's span on entry (when tracing records) and ends it on exit."""
+
+    __slots__ = ("method", "scope", "template", "token", "tracing")
+
+    def __init__(self, tracing: _Tracing | None, method: str, template: str) -> None:
+        self.tracing = tracing
+        self.method = method
+        self.template = template
+        self.scope: CallScope | None = None
+        self.token: Token[CallScope | None] | None = None
+
+    def __enter__(self) -> None:
         tracing = self.tracing
         if tracing is None or _SCOPE.get() is not None:
-            yield
             return
-        scope = CallScope(
-            tracing,
-            f"baseten_training {method} {template}",
-            {"http.request.method": method, "url.template": template},
-        )
-        if not scope.span.is_recording():
-            # No SDK configured, or not sampled: no attempt spans either.
-            scope.span.end()
-            yield
+        scope = CallScope(tracing, f"baseten_training {self.method} {self.template}")
+        span = scope.span
+        if not span.is_recording():
+            span.end()  # no SDK configured, or not sampled: no attempt spans either
             return
-        token = _SCOPE.set(scope)
-        try:
-            yield
-        except BaseException as exc:
-            scope.finish(exc)
-            raise
-        else:
-            scope.finish(None)
-        finally:
-            _SCOPE.reset(token)
+        span.set_attribute("http.request.method", self.method)
+        span.set_attribute("url.template", self.template)
+        self.scope = scope
+        self.token = _SCOPE.set(scope)
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if self.scope is not None and self.token is not None:
+            _SCOPE.reset(self.token)
+            self.scope.finish(error)
+
+
+def current_scope() -> CallScope | None:
+    """The recording span of the SDK call running in this task, if any."""
+    return _SCOPE.get()
 
 
 # -- one call's attempts -----------------------------------------------------------------------
@@ -405,7 +419,7 @@ class Probe:
         self.route = f"{method} {template}"
         self.path = path
         self.attempt = 0
-        self.scope: CallScope | None = None  # the call's span, found when the first attempt runs
+        self.scope = _SCOPE.get()
 
     async def send(self, transport: Transport, request: HTTPRequest) -> HTTPResponse:
         """Send one attempt through ``transport``, telling whoever watches."""
@@ -415,8 +429,6 @@ class Probe:
             await _emit(
                 observer.on_request, RequestEvent(self.route, self.method, request.url, attempt)
             )
-        if observer is not None and observer.tracing is not None:
-            self.scope = _SCOPE.get()
         scope = self.scope
         span = None if scope is None else scope.attempt_span(request, self.template, attempt)
         debug = logger.isEnabledFor(logging.DEBUG)

@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project", default="", help="watch: the project of the jobs")
     parser.add_argument("--jobs-file", default="", help="watch: a file of job ids, one a line")
     parser.add_argument("--poll-interval", type=float, default=5.0, help="watch: per-job polls")
+    parser.add_argument(
+        "--observe", type=int, default=0, help="sdk: hooks on every event and tracing recorded"
+    )
     return parser.parse_args(argv)
 
 

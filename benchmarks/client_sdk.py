@@ -39,8 +39,31 @@ async def main(args: Any) -> dict[str, Any]:
         # A rate far above what loopback reaches: this measures the round trip, not throttling.
         coordinator = RedisCoordinator(args.coordinator, rate=1e7, burst=10**6)
 
+    options: dict[str, Any] = {}
+    if args.observe:
+        # Every hook registered (each counts its events) and every span recorded by the
+        # OpenTelemetry SDK (no exporter: the SDK's own cost, not an exporter's).
+        from opentelemetry.sdk.trace import TracerProvider
+
+        seen: dict[str, int] = {}
+
+        def count(event: Any) -> None:
+            name = type(event).__name__
+            seen[name] = seen.get(name, 0) + 1
+
+        kinds = ("request", "response", "retry", "reconcile")
+        options = {
+            "event_hooks": {kind: [count] for kind in kinds},
+            "tracing": True,
+            "tracer_provider": TracerProvider(),
+        }
+
     async with AsyncTrainingClient(
-        "bench-key", base_url=args.url, max_concurrency=args.concurrency, coordinator=coordinator
+        "bench-key",
+        base_url=args.url,
+        max_concurrency=args.concurrency,
+        coordinator=coordinator,
+        **options,
     ) as client:
 
         async def create(i: int) -> Any:

@@ -41,10 +41,7 @@ def _retry_lines(stderr: str) -> list[str]:
 @pytest.mark.parametrize("how", ["env", "verbose"])
 def test_each_retry_against_a_refused_port_is_printed(how: str) -> None:
     args = ["--base-url", _refused_url(), "--max-retries", "3", "projects", "list"]
-    if how == "env":
-        result = _run(*args, BASETEN_LOG="info")
-    else:
-        result = _run("--verbose", *args)
+    result = _run(*args, BASETEN_LOG="info") if how == "env" else _run("--verbose", *args)
     assert result.returncode == 5
     lines = result.stderr.splitlines()
     retries = _retry_lines(result.stderr)
