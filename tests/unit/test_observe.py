@@ -19,7 +19,10 @@ _SCRIPT = textwrap.dedent(
     from baseten_training_async import AsyncTrainingClient
     from baseten_training_async.testing import MockTransport, json_response
 
-    replies = [json_response(503, {{"message": "busy"}}), json_response(200, {{"training_projects": []}})]
+    replies = [
+        json_response(503, {{"message": "busy"}}),
+        json_response(200, {{"training_projects": []}}),
+    ]
     transport = MockTransport(lambda request: replies.pop(0))
 
     async def main():
