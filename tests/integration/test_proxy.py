@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from baseten_training_async import AsyncTrainingClient, InvalidInputError
+from baseten_training_async import APIConnectionError, AsyncTrainingClient, InvalidInputError
 from baseten_training_async.testing import FakeTrainingAPI, Route
 from tests.integration.conftest import FAST_RETRIES
 
@@ -31,9 +32,15 @@ _HOP_BY_HOP = {
 
 
 class ForwardingProxy:
-    """A plain-http forward proxy on loopback that records each request it relays."""
+    """A plain-http forward proxy on loopback that records each request it relays.
 
-    def __init__(self) -> None:
+    With ``upstream`` it is a reverse proxy instead (every path to that base URL),
+    and with ``tls`` it serves https.
+    """
+
+    def __init__(self, upstream: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.upstream = upstream
+        self.tls = tls
         self.seen: list[tuple[str, str]] = []
         self.proxy_auth: list[str | None] = []
         self.url = ""
@@ -45,10 +52,10 @@ class ForwardingProxy:
         app.router.add_route("*", "/{tail:.*}", self._relay)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         self._upstream = aiohttp.ClientSession(auto_decompress=False)
 
     async def stop(self) -> None:
@@ -58,9 +65,12 @@ class ForwardingProxy:
             await self._runner.cleanup()
 
     async def _relay(self, request: web.Request) -> web.StreamResponse:
-        # An http proxy gets the absolute URL as the request target.
-        target = str(request.url)
-        assert request.url.is_absolute()
+        if self.upstream is None:
+            # An http proxy gets the absolute URL as the request target.
+            target = str(request.url)
+            assert request.url.is_absolute()
+        else:
+            target = self.upstream + request.rel_url.raw_path_qs
         self.seen.append((request.method, request.url.path))
         self.proxy_auth.append(request.headers.get("Proxy-Authorization"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -166,3 +176,48 @@ def test_proxy_and_ssl_settings_are_checked(tmp_path: Path) -> None:
     # An SSLContext is taken as it is.
     context = ssl.create_default_context()
     assert AsyncTrainingClient("key", ssl=context).base_url == "https://api.baseten.co"
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_a_ca_bundle_verifies_every_call_over_tls(
+    api: FakeTrainingAPI, tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    front = ForwardingProxy(upstream=api.url, tls=server_tls)
+    await front.start()
+    try:
+        # The system's CAs do not know this certificate: refused before anything is sent.
+        async with AsyncTrainingClient(api.api_key, base_url=front.url, max_retries=0) as client:
+            with pytest.raises(APIConnectionError, match="could not connect") as info:
+                await client.projects.upsert("p")
+            assert info.value.maybe_committed is False
+        assert front.seen == []
+        # With the bundle, every call (the reconciliation listing included) is verified.
+        async with AsyncTrainingClient(
+            api.api_key, base_url=front.url, ssl=cert, retry_policy=FAST_RETRIES, commit_window=2
+        ) as client:
+            await _create_with_reconciliation(client, api)
+        assert [method for method, _ in front.seen] == ["POST", "POST", "GET", "GET"]
+        # An SSLContext works the same way.
+        context = ssl.create_default_context(cafile=str(cert))
+        async with AsyncTrainingClient(api.api_key, base_url=front.url, ssl=context) as client:
+            assert (await client.projects.list())[0].name == "p"
+    finally:
+        await front.stop()
