@@ -279,7 +279,9 @@ class Core:
         if (
             observer is not None and (observer.hooked or current_scope() is not None)
         ) or logger.isEnabledFor(logging.DEBUG):
-            probe = Probe(observer, self.clock, route.method, route.template, path, url)
+            probe = Probe(
+                observer, self.clock, route.method, route.template, path, url, self.redactor.text
+            )
 
         async def attempt() -> Response[T]:
             if self.shared is not None:

@@ -396,6 +396,7 @@ class Probe:
         "method",
         "observer",
         "path",
+        "redact",
         "route",
         "scope",
         "template",
@@ -410,9 +411,11 @@ class Probe:
         template: str,
         path: str,
         url: str,
+        redact: Callable[[str | None], str | None],
     ) -> None:
         self.observer = observer
         self.url = url
+        self.redact = redact
         self.clock = clock
         self.method = method
         self.template = template
@@ -459,7 +462,7 @@ class Probe:
                 response.status,
                 elapsed,
                 attempt,
-                response.headers.get("x-request-id", "-"),
+                self.redact(response.headers.get("x-request-id")) or "-",
             )
         if scope is not None:
             scope.end_attempt(span, response.status, None)
