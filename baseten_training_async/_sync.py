@@ -23,7 +23,7 @@ import functools
 import inspect
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -269,6 +269,19 @@ class SyncResource:
         return f"<sync {type(self._resource).__name__}>"
 
 
+class _SyncRawResponse:
+    """``TrainingClient.with_raw_response``: each group's methods, blocking."""
+
+    __slots__ = ("_raw", "_runner")
+
+    def __init__(self, runner: _LoopThread, raw: object) -> None:
+        self._runner = runner
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> SyncResource:
+        return SyncResource(self._runner, getattr(self._raw, name))
+
+
 def _is_resource(value: object) -> bool:
     return type(value).__module__.startswith(f"{__package__}.resources")
 
@@ -353,17 +366,35 @@ class TrainingClient:
         return self._async.stats()
 
     def with_options(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
+        extra_body: Mapping[str, object] | None = None,
     ) -> TrainingClient:
         """A view of this client with other per-call settings.
 
         The view shares the thread, the connection pool and flow control;
-        closing either closes both.
+        closing either closes both. The settings are those of
+        `AsyncTrainingClient.with_options`.
         """
         view = object.__new__(TrainingClient)
-        client = self._async.with_options(timeout=timeout, max_retries=max_retries)
+        client = self._async.with_options(
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+        )
         view._init(client, self._runner, owner=False)
         return view
+
+    @property
+    def with_raw_response(self) -> _SyncRawResponse:
+        """The same methods, returning a `RawResponse` (status, headers, request id, value)."""
+        return _SyncRawResponse(self._runner, self._async.with_raw_response)
 
     def close(self) -> None:
         """Close the connections and stop the client's thread. Safe to call more than once."""

@@ -13,6 +13,7 @@ from baseten_training_async import (
     HTTPResponse,
     InvalidInputError,
     RawResponse,
+    TrainingClient,
     TrainingJob,
 )
 from baseten_training_async.testing import MockTransport, json_response
@@ -123,3 +124,14 @@ async def test_raw_response_view_only_wraps_methods() -> None:
         with pytest.raises(InvalidInputError):
             # Refused before any request: no response to return.
             await raw.jobs.retrieve("", "job1")
+
+
+def test_the_sync_client_has_the_same_escape_hatches() -> None:
+    transport = MockTransport(_handler)
+    with TrainingClient(KEY, base_url=BASE, transport=transport) as client:
+        raw = client.with_raw_response.jobs.retrieve("proj1", "job1")
+        tagged = client.with_options(extra_headers={"X-Feature": "on"})
+        tagged.projects.retrieve("proj1")
+    assert isinstance(raw, RawResponse)
+    assert (raw.status_code, raw.request_id, raw.value.id) == (200, "req-get", "job1")
+    assert transport.requests[-1].headers["X-Feature"] == "on"
