@@ -231,9 +231,9 @@ class CallScope:
 
     __slots__ = ("rate_limit_wait", "retries", "span", "tracing")
 
-    def __init__(self, tracing: _Tracing, name: str) -> None:
+    def __init__(self, tracing: _Tracing, span: Any) -> None:
         self.tracing = tracing
-        self.span = tracing.tracer.start_span(name)
+        self.span = span
         self.retries = 0
         self.rate_limit_wait = 0.0
 
@@ -290,7 +290,11 @@ class CallScope:
         span.end()
 
 
-_SCOPE: ContextVar[CallScope | None] = ContextVar("baseten_training_async_call", default=None)
+# The recording span of the SDK call running in this task; False inside a call that
+# is not recorded (so the calls it makes do not try again); None outside any call.
+_SCOPE: ContextVar[CallScope | Literal[False] | None] = ContextVar(
+    "baseten_training_async_call", default=None
+)
 
 
 # -- the observer ------------------------------------------------------------------------------
@@ -357,31 +361,32 @@ class _CallSpan:
         self.method = method
         self.template = template
         self.scope: CallScope | None = None
-        self.token: Token[CallScope | None] | None = None
+        self.token: Token[CallScope | Literal[False] | None] | None = None
 
     def __enter__(self) -> None:
         tracing = self.tracing
         if tracing is None or _SCOPE.get() is not None:
             return
-        scope = CallScope(tracing, f"baseten_training {self.method} {self.template}")
-        span = scope.span
+        span = tracing.tracer.start_span(f"baseten_training {self.method} {self.template}")
         if not span.is_recording():
             span.end()  # no SDK configured, or not sampled: no attempt spans either
+            self.token = _SCOPE.set(False)
             return
         span.set_attribute("http.request.method", self.method)
         span.set_attribute("url.template", self.template)
-        self.scope = scope
-        self.token = _SCOPE.set(scope)
+        self.scope = CallScope(tracing, span)
+        self.token = _SCOPE.set(self.scope)
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        if self.scope is not None and self.token is not None:
+        if self.token is not None:
             _SCOPE.reset(self.token)
+        if self.scope is not None:
             self.scope.finish(error)
 
 
 def current_scope() -> CallScope | None:
     """The recording span of the SDK call running in this task, if any."""
-    return _SCOPE.get()
+    return _SCOPE.get() or None
 
 
 # -- one call's attempts -----------------------------------------------------------------------
@@ -422,7 +427,7 @@ class Probe:
         self.route = f"{method} {template}"
         self.path = path
         self.attempt = 0
-        self.scope = _SCOPE.get()
+        self.scope = current_scope()
 
     async def send(self, transport: Transport, request: HTTPRequest) -> HTTPResponse:
         """Send one attempt through ``transport``, telling whoever watches."""
@@ -503,7 +508,7 @@ async def report_reconcile(observer: Observer | None, event: ReconcileEvent) -> 
             f" job {event.job_id}" if event.job_id else "",
             type(event.error).__name__ if event.error is not None else "an unreadable 2xx",
         )
-    scope = _SCOPE.get()
+    scope = current_scope()
     if scope is not None:
         scope.span.set_attribute(f"{_ATTR}.reconcile.outcome", event.outcome)
     if observer is not None and observer.on_reconcile:

@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 
 from baseten_training_async import (
@@ -232,3 +233,25 @@ async def test_reconcile_events_for_a_create_that_cannot_be_settled(api: FakeTra
             await client.jobs.create(project.id, {"image": {"base_image": "x"}})  # no name
     (event,) = [e for e in recorder.events if isinstance(e, ReconcileEvent)]
     assert (event.outcome, event.name, event.job_id) == ("raised", None, None)
+
+
+async def test_a_trace_that_is_not_sampled_makes_no_spans(
+    api: FakeTrainingAPI, exporter: InMemorySpanExporter
+) -> None:
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    recorder = Recorder()
+    async with AsyncTrainingClient(
+        api.api_key,
+        base_url=api.url,
+        tracing=True,
+        tracer_provider=provider,
+        event_hooks=recorder.hooks(),
+        commit_window=2,
+    ) as client:
+        project = await client.projects.upsert("p")
+        api.inject("drop_after_commit", route=Route.CREATE_JOB, times=1)
+        await client.jobs.create(project.id, {"name": "quiet", "image": {"base_image": "x"}})
+    assert exporter.get_finished_spans() == ()
+    # Hooks do not depend on tracing.
+    assert [e.outcome for e in recorder.events if isinstance(e, ReconcileEvent)] == ["adopted"]
