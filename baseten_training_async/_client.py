@@ -191,9 +191,10 @@ class AsyncTrainingClient:
             ``{"request": [...], "response": [...], "retry": [...],
             "reconcile": [...]}``; each is called (or awaited) with a
             `RequestEvent`, `ResponseEvent`, `RetryEvent` or `ReconcileEvent`.
-        tracing: OpenTelemetry spans: ``None`` (default) traces when the
-            ``otel`` extra is installed, ``True`` requires it, ``False`` never
-            traces (and never imports it).
+        tracing: OpenTelemetry spans (the ``otel`` extra): ``True`` traces,
+            ``False`` never does (nor imports OpenTelemetry); ``None`` (default)
+            traces when ``tracer_provider`` is given or ``$BASETEN_TRACING`` is
+            ``1``.
         tracer_provider: The OpenTelemetry ``TracerProvider`` to trace with;
             the global one by default.
         proxy: A proxy URL for every request; overrides the environment.

@@ -127,7 +127,7 @@ class AiohttpTransport:
         # Environment proxies, per (scheme, host, port): read once per destination.
         # (aiohttp's own trust_env reads ~/.netrc and the environment in a thread on
         # every request, and would let a netrc entry clash with the API key header.)
-        self._env_proxies: dict[tuple[str, str | None, int | None], _Proxy] = {}
+        self._env_proxies: dict[str, _Proxy] = {}
         self._ssl: _ssl.SSLContext | bool = ssl_context(ssl) or True
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,16 +166,17 @@ class AiohttpTransport:
             )
         return self._session
 
-    def _proxy_for(self, url: URL) -> _Proxy:
+    def _proxy_for(self, raw_url: str, url: URL) -> _Proxy:
         if self._proxy is not None or not self._trust_env:
             return self._proxy
-        key = (url.scheme, url.host, url.port)
+        end = raw_url.find("/", raw_url.find("//") + 2)
+        origin = raw_url if end < 0 else raw_url[:end]  # scheme://host:port, cheaply
         try:
-            return self._env_proxies[key]
+            return self._env_proxies[origin]
         except KeyError:
             found = env_proxy(url)
             proxy = None if found is None else _proxy_setting(found)
-            self._env_proxies[key] = proxy
+            self._env_proxies[origin] = proxy
             return proxy
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
@@ -204,7 +205,7 @@ class AiohttpTransport:
         url = URL(request.url, encoded=True)
         where = f"{request.method} {url.path}"
         error: BasetenError
-        proxy = self._proxy_for(url)
+        proxy = self._proxy_for(request.url, url)
         headers = request.headers
         proxy_headers = None
         if proxy is not None and proxy[1] is not None:

@@ -212,18 +212,24 @@ class _Tracing:
         self.error_status = trace.StatusCode.ERROR
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
 def _tracing(enabled: bool | None, provider: object | None) -> _Tracing | None:
-    if enabled is False:
+    if enabled is None:
+        # Opt-in: a tracer provider given, or BASETEN_TRACING set. Even a no-op
+        # span per call costs more CPU than a create's whole budget allows.
+        env = os.environ.get("BASETEN_TRACING", "").strip().lower() in _TRUE
+        enabled = provider is not None or env
+    if not enabled:
         return None
     try:
         return _Tracing(provider)
     except ImportError:
-        if enabled:
-            raise InvalidInputError(
-                "tracing",
-                "needs OpenTelemetry: install the 'otel' extra (baseten-training-async[otel])",
-            ) from None
-        return None
+        raise InvalidInputError(
+            "tracing",
+            "needs OpenTelemetry: install the 'otel' extra (baseten-training-async[otel])",
+        ) from None
 
 
 class CallScope:
@@ -305,7 +311,8 @@ class Observer:
 
     Args:
         hooks: Callables per event kind.
-        tracing: On, off, or (None) on when OpenTelemetry is importable.
+        tracing: On, off, or (None) on when ``tracer_provider`` is given or
+            ``BASETEN_TRACING=1`` is set.
         tracer_provider: An OpenTelemetry ``TracerProvider``; the global one by default.
     """
 

@@ -26,7 +26,7 @@ _SCRIPT = textwrap.dedent(
     transport = MockTransport(lambda request: replies.pop(0))
 
     async def main():
-        async with AsyncTrainingClient("{key}", transport=transport, tracing=False) as client:
+        async with AsyncTrainingClient("{key}", transport=transport) as client:
             await client.projects.list()
 
     asyncio.run(main())
@@ -89,7 +89,12 @@ def test_no_baseten_log_means_no_output() -> None:
 
 def test_tracing_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if the extra is missing
+    monkeypatch.delenv("BASETEN_TRACING", raising=False)
     assert AsyncTrainingClient(KEY, base_url=BASE).base_url == BASE  # default: off quietly
     with pytest.raises(InvalidInputError, match="otel") as info:
         AsyncTrainingClient(KEY, base_url=BASE, tracing=True)
     assert info.value.field == "tracing"
+    monkeypatch.setenv("BASETEN_TRACING", "1")  # opting in from the environment
+    with pytest.raises(InvalidInputError, match="otel"):
+        AsyncTrainingClient(KEY, base_url=BASE)
+    assert AsyncTrainingClient(KEY, base_url=BASE, tracing=False).base_url == BASE
