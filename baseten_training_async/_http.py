@@ -101,7 +101,7 @@ class AiohttpTransport:
         max_connections: Connector limit; at least the client's concurrency.
         max_response_bytes: Larger bodies raise ``APIResponseValidationError``.
         trust_env: Use ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` from
-            the environment (read once per destination host).
+            the environment, read when the first request is sent.
         proxy: A proxy URL for every request; overrides the environment.
         ssl: An ``SSLContext``, or the path of a CA bundle, to verify the
             server (and an https proxy) with.
@@ -124,10 +124,10 @@ class AiohttpTransport:
         self._max_response_bytes = max_response_bytes
         self._trust_env = trust_env
         self._proxy: _Proxy = None if proxy is None else _proxy_setting(proxy)
-        # Environment proxies, per (scheme, host, port): read once per destination.
+        # Environment proxies per origin; None until the environment is read (once).
         # (aiohttp's own trust_env reads ~/.netrc and the environment in a thread on
         # every request, and would let a netrc entry clash with the API key header.)
-        self._env_proxies: dict[str, _Proxy] = {}
+        self._env_proxies: dict[str, _Proxy] | None = None
         self._ssl: _ssl.SSLContext | bool = ssl_context(ssl) or True
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,6 +169,12 @@ class AiohttpTransport:
     def _proxy_for(self, raw_url: str, url: URL) -> _Proxy:
         if self._proxy is not None or not self._trust_env:
             return self._proxy
+        if self._env_proxies is None:  # read the environment once
+            env = urllib.request.getproxies_environment()
+            self._env_proxies = {} if env.get("http") or env.get("https") else None
+            self._trust_env = self._env_proxies is not None  # none set: nothing to look up
+            if self._env_proxies is None:
+                return None
         end = raw_url.find("/", raw_url.find("//") + 2)
         origin = raw_url if end < 0 else raw_url[:end]  # scheme://host:port, cheaply
         try:
@@ -205,7 +211,7 @@ class AiohttpTransport:
         url = URL(request.url, encoded=True)
         where = f"{request.method} {url.path}"
         error: BasetenError
-        proxy = self._proxy_for(request.url, url)
+        proxy = self._proxy_for(request.url, url) if self._trust_env or self._proxy else None
         headers = request.headers
         proxy_headers = None
         if proxy is not None and proxy[1] is not None:
