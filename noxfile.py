@@ -19,9 +19,10 @@ nox.options.sessions = ["lint", "typecheck", "tests", "conformance", "coordinati
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-# Workers for pytest-xdist: most tests wait on sockets and subprocesses, not the CPU,
-# so two workers per core pay off; override with PYTEST_WORKERS (e.g. 0 to debug).
-WORKERS = os.environ.get("PYTEST_WORKERS", "4")
+# Workers for pytest-xdist: one per core ("auto"). More workers than cores finish
+# sooner on an idle machine, but on a busy one they starve the tests that time
+# real sockets. Override with PYTEST_WORKERS (e.g. 4, or 0 to debug in one process).
+WORKERS = os.environ.get("PYTEST_WORKERS", "auto")
 INTEGRATION_CONSTRAINTS = ("-c", "tests_integrations/constraints.txt")
 
 
