@@ -62,6 +62,7 @@ async def test_a_create_committed_late_is_adopted_not_resent(delay: float) -> No
         assert delay <= elapsed < delay + 5
 
 
+@pytest.mark.slow
 async def test_create_many_with_5_percent_late_commits_makes_one_job_per_name() -> None:
     async with FakeTrainingAPI(seed=4, clock=FakeClock.real()) as api:
         async with AsyncTrainingClient(

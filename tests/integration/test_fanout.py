@@ -158,6 +158,7 @@ async def test_async_iterable_input_and_bad_concurrency(
     assert await client.jobs.create_many(project.id, [], concurrency=2) == []
 
 
+@pytest.mark.slow
 async def test_10000_specs_never_hold_more_than_concurrency_tasks() -> None:
     async with FakeTrainingAPI(seed=1, request_log_limit=100) as api:
         async with AsyncTrainingClient(api.api_key, base_url=api.url) as client:
@@ -245,6 +246,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_several_processes_split_one_batch_exactly_once() -> None:
     async with FakeTrainingAPI(seed=9, clock=FakeClock.real()) as api:
         api.inject("drop_after_commit", route=Route.CREATE_JOB, probability=0.05)
