@@ -270,6 +270,95 @@ def _create_parser(cmds: _Subparsers) -> None:
     )
 
 
+def _wait_parsers(cmds: _Subparsers) -> None:
+    """``jobs wait``, ``jobs watch`` and ``jobs supervise``: the shared poller's commands."""
+    poll_help = "poll at least this often (default: adaptive, one listing shared by all jobs)"
+    wait = _leaf(cmds, "wait", "wait for a job to finish (exit 1 unless it completed)")
+    _job_args(wait)
+    wait.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="give up after this long (exit 1)",
+    )
+    wait.add_argument(
+        "--on-timeout",
+        choices=("raise", "stop"),
+        default="raise",
+        help="when a limit passes: give up (raise, default) or stop the job (stop)",
+    )
+    wait.add_argument(
+        "--max-pending",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="longest the job may take to start running",
+    )
+    wait.add_argument(
+        "--max-running", type=_positive_float, metavar="SECONDS", help="longest the job may run"
+    )
+    wait.add_argument(
+        "--log-tail",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="if the job fails, print its last N log lines (up to 1000)",
+    )
+    wait.add_argument("--poll-interval", type=_positive_float, metavar="SECONDS", help=poll_help)
+    watch = _leaf(
+        cmds,
+        "watch",
+        "a live table of job statuses (--json: one object per change per line)",
+    )
+    _project_arg(watch)
+    watch.add_argument(
+        "job_ids",
+        nargs="*",
+        metavar="JOB_ID",
+        help="only these jobs, until all finish (default: every job, until Ctrl-C)",
+    )
+    watch.add_argument("--poll-interval", type=_positive_float, metavar="SECONDS", help=poll_help)
+    supervise = _leaf(
+        cmds,
+        "supervise",
+        "launch jobs from a spec file, see them through and relaunch preempted ones",
+    )
+    _project_arg(supervise)
+    supervise.add_argument(
+        "spec_file",
+        metavar="SPEC_FILE",
+        help="spec file: .json, .toml, .yaml or .yml; '-' reads JSON from stdin",
+    )
+    supervise.add_argument(
+        "--count", type=_positive_int, default=1, metavar="N", help="runs (NAME-0001, ...; 1)"
+    )
+    supervise.add_argument("--name", metavar="PREFIX", help="job name (default: the spec's)")
+    supervise.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=3,
+        metavar="K",
+        help="launches per run, the first included (3)",
+    )
+    supervise.add_argument(
+        "--relaunch-on",
+        action="append",
+        metavar="STATUS",
+        help="final status that earns a relaunch (repeatable; default PREEMPTED)",
+    )
+    supervise.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="relaunch from scratch, not from the latest checkpoint",
+    )
+    supervise.add_argument(
+        "--concurrency", type=_positive_int, default=32, metavar="C", help="creates at once (32)"
+    )
+    supervise.add_argument(
+        "--poll-interval", type=_positive_float, metavar="SECONDS", help=poll_help
+    )
+
+
 def _jobs_parser(groups: _Subparsers) -> None:
     jobs = groups.add_parser("jobs", help="training jobs")
     cmds = jobs.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -310,17 +399,7 @@ def _jobs_parser(groups: _Subparsers) -> None:
     update.add_argument(
         "--availability", metavar="MODEL", help="capacity to schedule on, e.g. spot, dedicated"
     )
-    wait = _leaf(cmds, "wait", "wait for a job to finish (exit 1 unless it completed)")
-    _job_args(wait)
-    wait.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="give up after this long (exit 1)",
-    )
-    wait.add_argument(
-        "--poll-interval", type=_positive_float, default=10.0, metavar="SECONDS", help="(10)"
-    )
+    _wait_parsers(cmds)
     logs = _leaf(cmds, "logs", "print a job's logs (--json: one object per line)")
     _job_args(logs)
     logs.add_argument("--follow", "-f", action="store_true", help="until the job finishes")

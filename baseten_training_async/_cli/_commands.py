@@ -16,7 +16,7 @@ import msgspec
 
 from .. import AsyncTrainingClient, JobStatus, TrainingJob, TrainingProject
 from ._create import check_create_names, jobs_create, jobs_recreate
-from ._exit import AlreadyFinishedError, JobOutcomeError, UsageError
+from ._exit import AlreadyFinishedError, UsageError
 from ._metrics import show_metrics
 from ._output import (
     JOB_COLUMNS,
@@ -35,6 +35,7 @@ from ._output import (
 from ._project import resolve_project
 from ._spec import SpecFlags, build_spec, load_spec_file, parse_env
 from ._transfer import download_checkpoint_files
+from ._watch import jobs_supervise, jobs_wait, jobs_watch, prepare_jobs_supervise
 
 __all__ = ["COMMANDS", "KNOWN_STATUSES", "PREPARE", "ClientCommand", "status_value"]
 
@@ -389,28 +390,6 @@ async def artifacts_upload_credentials(
     return 0
 
 
-async def jobs_wait(args: argparse.Namespace, client: AsyncTrainingClient, out: Output) -> int:
-    """Wait for a job to finish; exit 1 unless it completed."""
-    project = await resolve_project(client, args.project)
-
-    def changed(job: TrainingJob) -> None:
-        out.note(f"{one_line(job.id)}: {short_status(job.current_status)}")
-
-    job = await client.jobs.wait(
-        project.id,
-        args.job_id,
-        timeout=args.timeout,
-        poll_interval=args.poll_interval,
-        on_status_change=None if out.json_mode else changed,
-    )
-    _show_job(out, job)
-    if job.current_status != JobStatus.COMPLETED:
-        raise JobOutcomeError(
-            f"job {one_line(job.id)} finished as {short_status(job.current_status)}"
-        )
-    return 0
-
-
 async def jobs_logs(args: argparse.Namespace, client: AsyncTrainingClient, out: Output) -> int:
     """Print a job's logs; with ``--follow``, until the job finishes.
 
@@ -559,6 +538,8 @@ COMMANDS: dict[tuple[str, str], ClientCommand] = {
     ("jobs", "delete"): jobs_delete,
     ("jobs", "update"): jobs_update,
     ("jobs", "wait"): jobs_wait,
+    ("jobs", "watch"): jobs_watch,
+    ("jobs", "supervise"): jobs_supervise,
     ("jobs", "logs"): jobs_logs,
     ("jobs", "metrics"): jobs_metrics,
     ("jobs", "checkpoints"): jobs_checkpoints,
@@ -579,5 +560,6 @@ COMMANDS: dict[tuple[str, str], ClientCommand] = {
 PREPARE: dict[tuple[str, str], Callable[[argparse.Namespace, Output], None]] = {
     ("jobs", "create"): prepare_jobs_create,
     ("jobs", "search"): prepare_jobs_search,
+    ("jobs", "supervise"): prepare_jobs_supervise,
 }
 """Local checks to run before the client is created, by ``(group, command)``."""

@@ -35,6 +35,7 @@ __all__ = [
     "project_rows",
     "short_status",
     "short_time",
+    "status_style",
 ]
 
 ProgressFn = Callable[[int, int, "int | None"], object]
@@ -94,6 +95,18 @@ def one_line(text: str) -> str:
         One printable line.
     """
     return _WHITESPACE.sub(" ", clean(text)).strip()
+
+
+def status_style(status: str) -> str:
+    """The rich style a job status is shown in on terminals.
+
+    Args:
+        status: A job status as the server sent it.
+
+    Returns:
+        A rich style name (yellow for statuses still in progress).
+    """
+    return _STATUS_STYLES.get(status, "yellow")
 
 
 def short_status(status: str) -> str:
