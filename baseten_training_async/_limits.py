@@ -199,7 +199,7 @@ class FlowControl:
             RateLimitError: The wait the gate asks for exceeds ``deadline``;
                 ``retry_after`` is that wait.
         """
-        if self.pace is not None or self._cool_until > self._clock():
+        if self.pace is not None or (self._cool_until and self._cool_until > self._clock()):
             await self._pass_gate(deadline)
         await self._slots.acquire()
 

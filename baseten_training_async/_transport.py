@@ -9,17 +9,17 @@ and reads one whole response; it never retries, redirects or decodes JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+import msgspec
 
 __all__ = ["HTTPRequest", "HTTPResponse", "QueryParams", "Transport"]
 
 QueryParams = Mapping[str, str | int]
 
 
-@dataclass(frozen=True, slots=True)
-class HTTPRequest:
-    """One request, ready to send.
+class HTTPRequest(msgspec.Struct, frozen=True, gc=False):
+    """One request, ready to send (frozen).
 
     Attributes:
         method: The HTTP method.
@@ -38,9 +38,8 @@ class HTTPRequest:
     timeout: float
 
 
-@dataclass(frozen=True, slots=True)
-class HTTPResponse:
-    """A response read in full.
+class HTTPResponse(msgspec.Struct, frozen=True, gc=False):
+    """A response read in full (frozen).
 
     Attributes:
         status: The HTTP status.

@@ -7,6 +7,7 @@ reconciliation name a route; none of them formats a path or wraps a body.
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -87,9 +88,17 @@ class Route(Generic[T]):
         """
         if len(ids) != len(self.ids):
             raise TypeError(f"{self.template} takes {len(self.ids)} ids, got {len(ids)}")
-        return self.template.format(
-            **{name: segment(name, value) for name, value in zip(self.ids, ids, strict=True)}
-        )
+        for name, value in zip(self.ids, ids, strict=True):
+            if not isinstance(value, str):
+                segment(name, value)  # raises, naming the id
+        return _format(self.template, self.ids, ids)
+
+
+@functools.lru_cache(maxsize=4096)  # a batch formats the same path thousands of times
+def _format(template: str, names: tuple[str, ...], ids: tuple[str, ...]) -> str:
+    return template.format(
+        **{name: segment(name, value) for name, value in zip(names, ids, strict=True)}
+    )
 
 
 # Envelopes: the API wraps most payloads in one key.
