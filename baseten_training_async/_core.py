@@ -8,9 +8,11 @@ none of them; the client builds one and hands it down.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +44,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 # A lost response to these cannot have changed anything on the server.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Responses of the calls made by a raw-response view, per task.
+_NO_SPAN = contextlib.nullcontext()
 _RECORDED: ContextVar[list[Response[Any]] | None] = ContextVar(
     "baseten_training_async_recorded", default=None
 )
@@ -248,11 +251,15 @@ class Core:
         Raises:
             BasetenError: The call failed; see the error tree.
         """
+        with self.call_span(route):
+            return await self._request(route, path, body, params, headers)
+
+    def call_span(self, route: Route[Any]) -> AbstractContextManager[object]:
+        """The tracing span of one SDK call, or a reusable no-op when not tracing."""
         observer = self.observer
         if observer is not None and observer.tracing is not None:
-            with observer.call(route.method, route.template):
-                return await self._request(route, path, body, params, headers)
-        return await self._request(route, path, body, params, headers)
+            return observer.call(route.method, route.template)
+        return _NO_SPAN
 
     async def _request(
         self,

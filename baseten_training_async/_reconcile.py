@@ -171,15 +171,10 @@ class Reconciler:
         copies, and the new job is looked for under that job's name. With
         tracing on, the whole call (every attempt and listing) is one span.
         """
-        observer = core.observer
-        if observer is not None and observer.tracing is not None:
-            with observer.call(route.method, route.template):
-                return await self._create(
-                    core, project_id, route, path, spec, headers, claims, source_job_id
-                )
-        return await self._create(
-            core, project_id, route, path, spec, headers, claims, source_job_id
-        )
+        with core.call_span(route):
+            return await self._create(
+                core, project_id, route, path, spec, headers, claims, source_job_id
+            )
 
     async def _create(
         self,
