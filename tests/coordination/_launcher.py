@@ -41,7 +41,7 @@ async def main(args: dict[str, Any]) -> None:
             coordinator=coordinator,
             commit_window=args.get("commit_window", 60.0),
             retry_policy=RetryPolicy(max_retries=50, deadline=300.0),
-            timeout=30.0,
+            timeout=args.get("timeout", 30.0),
         ) as client:
             announce = args.get("announce_after")
 
